@@ -151,13 +151,13 @@ func (t *Token) InactivityWindow() time.Duration {
 
 // AuditEvent records one change, who made it and to what.
 type AuditEvent struct {
-	ID       int64
-	OrgID    string
-	At       time.Time
-	Actor    string // see Actor
-	Action   string // e.g. "token.revoke", "user.deactivate"
-	Target   string // the ID of what changed
-	Detail   string // a human-readable summary; never a secret
+	ID     int64
+	OrgID  string
+	At     time.Time
+	Actor  string // see Actor
+	Action string // e.g. "token.revoke", "user.deactivate"
+	Target string // the ID of what changed
+	Detail string // a human-readable summary; never a secret
 }
 
 // Change is one entry of the invalidation log: every change that can refuse
