@@ -59,7 +59,7 @@ func NewSecret(kind Kind) Secret {
 	sec := Secret{Kind: kind}
 	copy(sec.value[:], kindPrefix(kind))
 	copy(sec.value[prefixLen:], b[:])
-	putChecksum(sec.value[prefixLen+randomLen:], crc32.ChecksumIEEE(sec.value[:prefixLen+randomLen]))
+	putChecksum(sec.value[prefixLen+randomLen:], checksum(sec.value[:prefixLen+randomLen]))
 	return sec
 }
 
@@ -86,7 +86,7 @@ func Parse(s string) (Secret, error) {
 		}
 	}
 	var want [checksumLen]byte
-	putChecksum(want[:], crc32.ChecksumIEEE(sec.value[:prefixLen+randomLen]))
+	putChecksum(want[:], checksum(sec.value[:prefixLen+randomLen]))
 	if want != [checksumLen]byte(sec.value[prefixLen+randomLen:]) {
 		return Secret{}, ErrMalformed
 	}
@@ -116,6 +116,19 @@ func kindPrefix(k Kind) string {
 		return userPrefix
 	}
 	return servicePrefix
+}
+
+var crcTable = crc32.MakeTable(crc32.IEEE)
+
+// checksum is CRC32 (IEEE), as crc32.ChecksumIEEE computes it. The plain
+// table loop keeps its argument on the stack, which the assembly versions
+// behind crc32.ChecksumIEEE do not: Parse stays free of allocations.
+func checksum(b []byte) uint32 {
+	crc := ^uint32(0)
+	for _, c := range b {
+		crc = crcTable[byte(crc)^c] ^ crc>>8
+	}
+	return ^crc
 }
 
 func putChecksum(dst []byte, sum uint32) {

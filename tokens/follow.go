@@ -1,0 +1,171 @@
+package tokens
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// usageBuffer collects the cache entries used since the last flush. An entry
+// joins it on its first use after a flush, so a request costs one atomic add.
+type usageBuffer struct {
+	mu      sync.Mutex
+	entries []*entry
+}
+
+func (b *usageBuffer) add(e *entry) {
+	b.mu.Lock()
+	b.entries = append(b.entries, e)
+	b.mu.Unlock()
+}
+
+func (b *usageBuffer) take() []*entry {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	es := b.entries
+	b.entries = nil
+	return es
+}
+
+// FlushUsage writes the last-used times and use counts gathered since the
+// last flush, in one store statement. It returns how many tokens it wrote.
+// On error the uses are kept for the next flush.
+func (a *Authenticator) FlushUsage(ctx context.Context) (int, error) {
+	es := a.usage.take()
+	if len(es) == 0 {
+		return 0, nil
+	}
+	byToken := make(map[string]*Usage, len(es))
+	counts := make([]int64, len(es))
+	for i, e := range es {
+		n := e.uses.Swap(0)
+		if n == 0 {
+			continue
+		}
+		counts[i] = n
+		last := time.Unix(e.lastUse.Load(), 0).UTC()
+		u := byToken[e.tokenID]
+		if u == nil {
+			u = &Usage{TokenID: e.tokenID}
+			byToken[e.tokenID] = u
+		}
+		u.Count += n
+		if last.After(u.LastUsed) {
+			u.LastUsed = last
+		}
+	}
+	uses := make([]Usage, 0, len(byToken))
+	for _, u := range byToken {
+		uses = append(uses, *u)
+	}
+	if len(uses) == 0 {
+		return 0, nil
+	}
+	if err := a.store.RecordUsage(ctx, uses); err != nil {
+		// Give the counts back; each entry rejoins the buffer.
+		for i, e := range es {
+			if counts[i] > 0 && e.uses.Add(counts[i]) == counts[i] {
+				a.usage.add(e)
+			}
+		}
+		return 0, err
+	}
+	return len(uses), nil
+}
+
+// RunUsageFlusher flushes usage every interval until ctx ends, then once
+// more with a fresh deadline so that a shutdown loses no use.
+func (a *Authenticator) RunUsageFlusher(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			if _, err := a.FlushUsage(ctx); err != nil {
+				a.opts.Logger.Warn("flush last-used times", "err", err)
+			}
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			if _, err := a.FlushUsage(fctx); err != nil {
+				a.opts.Logger.Error("flush last-used times at shutdown", "err", err)
+			}
+			cancel()
+			return
+		}
+	}
+}
+
+// Synced is when the change-log follower last caught up.
+func (a *Authenticator) Synced() time.Time { return time.Unix(0, a.synced.Load()) }
+
+// AppliedSeq is the last change-log sequence this process applied.
+func (a *Authenticator) AppliedSeq() int64 { return a.seq.Load() }
+
+// CatchUp applies every change-log entry past the last one applied.
+func (a *Authenticator) CatchUp(ctx context.Context) error {
+	for {
+		changes, err := a.store.ChangesSince(ctx, a.seq.Load(), 1000)
+		if err != nil {
+			return err
+		}
+		a.Apply(changes)
+		if len(changes) > 0 {
+			a.seq.Store(changes[len(changes)-1].Seq)
+		}
+		if len(changes) < 1000 {
+			a.synced.Store(a.opts.Now().UnixNano())
+			return nil
+		}
+	}
+}
+
+// Follow keeps this process's cache in step with the change log until ctx
+// ends. It starts at the newest entry (the cache is empty then), wakes on
+// each signal from wake (PostgreSQL's NOTIFY) and at least every poll. When
+// the store cannot be read it retries from the last applied sequence, so no
+// change is lost, and meanwhile the cache goes stale (see AuthOptions).
+func (a *Authenticator) Follow(ctx context.Context, poll time.Duration, wake <-chan struct{}) {
+	for {
+		seq, err := a.store.LastChange(ctx)
+		if err == nil {
+			a.seq.Store(seq)
+			a.synced.Store(a.opts.Now().UnixNano())
+			break
+		}
+		a.opts.Logger.Warn("read change log", "err", err)
+		if !sleep(ctx, poll) {
+			return
+		}
+	}
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-wake:
+		}
+		err := a.CatchUp(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil && !failing:
+			a.opts.Logger.Warn("follow change log: cached tokens go stale until the store is back", "err", err, "seq", a.seq.Load())
+			failing = true
+		case err == nil && failing:
+			a.opts.Logger.Info("follow change log: caught up again", "seq", a.seq.Load())
+			failing = false
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
