@@ -1,0 +1,201 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/scimgate/scimgate/tokens"
+)
+
+// recorder notes the status and size of a response on its way out. Unwrap
+// lets http.ResponseController reach Flush and Hijack, which server-sent
+// events and WebSocket upgrades need.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 && code >= 200 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+func (r *recorder) Flush() { http.NewResponseController(r.ResponseWriter).Flush() }
+
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// activity is one request as the activity log shows it.
+type activity struct {
+	at       time.Time
+	identity *tokens.Identity // nil when refused or public
+	refusal  string
+	method   string
+	path     string
+	status   int
+	bytes    int64
+	duration time.Duration
+	traceID  string
+}
+
+// ActivityLog writes one JSON line per request under the identity that made
+// it. Requests never wait for it: records go through a bounded buffer and,
+// when it is full, are dropped and counted.
+type ActivityLog struct {
+	records chan activity
+	dropped atomic.Int64
+	done    chan struct{}
+	// TraceID, if set, returns the trace ID of a request's context.
+	TraceID func(context.Context) string
+}
+
+// NewActivityLog returns a log with room for buffer records in flight.
+// Run writes them.
+func NewActivityLog(buffer int) *ActivityLog {
+	return &ActivityLog{records: make(chan activity, buffer), done: make(chan struct{})}
+}
+
+// Dropped is how many records were lost because the buffer was full.
+func (l *ActivityLog) Dropped() int64 { return l.dropped.Load() }
+
+func (l *ActivityLog) record(r *http.Request, id *tokens.Identity, refusal error, rec *recorder, start time.Time) {
+	a := activity{at: start, identity: id, method: r.Method, path: r.URL.Path, status: rec.status, bytes: rec.bytes, duration: time.Since(start)}
+	var authErr *tokens.AuthError
+	var forbidden *forbiddenError
+	switch {
+	case refusal == nil:
+	case errors.As(refusal, &authErr):
+		a.refusal = authErr.Reason
+	case errors.As(refusal, &forbidden):
+		a.refusal = "missing_permission"
+	default:
+		a.refusal = "store_unavailable"
+	}
+	if l.TraceID != nil {
+		a.traceID = l.TraceID(r.Context())
+	}
+	select {
+	case l.records <- a:
+	default:
+		l.dropped.Add(1)
+	}
+}
+
+// Run writes records to w until ctx ends, then writes what is buffered and
+// returns. Lines are flushed at least every second.
+func (l *ActivityLog) Run(ctx context.Context, w io.Writer) {
+	defer close(l.done)
+	bw := bufio.NewWriterSize(w, 64*1024)
+	defer bw.Flush()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var line []byte
+	for {
+		select {
+		case a := <-l.records:
+			line = a.appendJSON(line[:0])
+			bw.Write(line)
+		case <-tick.C:
+			bw.Flush()
+		case <-ctx.Done():
+			for {
+				select {
+				case a := <-l.records:
+					line = a.appendJSON(line[:0])
+					bw.Write(line)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// Wait returns when Run has written everything and returned.
+func (l *ActivityLog) Wait() { <-l.done }
+
+// appendJSON writes the record as one JSON line. It never writes a token or
+// its hash: only the token's ID and public display prefix.
+func (a *activity) appendJSON(b []byte) []byte {
+	b = append(b, `{"time":"`...)
+	b = a.at.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
+	if id := a.identity; id != nil {
+		b = appendField(b, "kind", string(id.Kind))
+		b = appendField(b, "identity_id", id.OwnerID)
+		b = appendField(b, "identity_name", id.OwnerName)
+		b = appendField(b, "org_id", id.OrgID)
+		b = appendField(b, "org", id.OrgName)
+		b = appendField(b, "token_id", id.TokenID)
+		b = appendField(b, "token_prefix", id.DisplayPrefix)
+	}
+	if a.refusal != "" {
+		b = appendField(b, "refused", a.refusal)
+	}
+	b = appendField(b, "method", a.method)
+	b = appendField(b, "path", a.path)
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(a.status), 10)
+	b = append(b, `,"bytes":`...)
+	b = strconv.AppendInt(b, a.bytes, 10)
+	b = append(b, `,"duration_ms":`...)
+	b = strconv.AppendFloat(b, float64(a.duration.Microseconds())/1000, 'f', 3, 64)
+	if a.traceID != "" {
+		b = appendField(b, "trace_id", a.traceID)
+	}
+	return append(b, "}\n"...)
+}
+
+func appendField(b []byte, key, value string) []byte {
+	b = append(b, `,"`...)
+	b = append(b, key...)
+	b = append(b, `":`...)
+	return appendJSONString(b, value)
+}
+
+// appendJSONString quotes s as a JSON string; invalid UTF-8 becomes U+FFFD.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c < 0x20:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, `\ufffd`...)
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}
