@@ -59,14 +59,13 @@ func (t *txn) audit(orgID, action, target, detail string) error {
 	return t.AppendAudit(&AuditEvent{OrgID: orgID, At: t.now, Actor: string(t.actor), Action: action, Target: target, Detail: detail})
 }
 
-// invalidate logs that a token, or every token of an owner, may have to be
-// refused or re-read.
+// invalidate notes that a token, or every token of an owner, may have to be
+// refused or re-read. The change-log rows are written when fn is done: the
+// append takes a database-wide lock on PostgreSQL (so that sequences commit in
+// order), and taking it last, with every row lock already held, is what keeps
+// two transactions from waiting on each other.
 func (t *txn) invalidate(tokenID, ownerID string) error {
-	c := Change{TokenID: tokenID, OwnerID: ownerID, At: t.now}
-	if err := t.AppendChange(&c); err != nil {
-		return err
-	}
-	t.changes = append(t.changes, c)
+	t.changes = append(t.changes, Change{TokenID: tokenID, OwnerID: ownerID, At: t.now})
 	return nil
 }
 
@@ -76,6 +75,11 @@ func (s *Service) update(ctx context.Context, actor Actor, fn func(*txn) error) 
 		t := &txn{Tx: tx, actor: actor, now: s.Now().UTC()}
 		if err := fn(t); err != nil {
 			return err
+		}
+		for i := range t.changes {
+			if err := tx.AppendChange(&t.changes[i]); err != nil {
+				return err
+			}
 		}
 		committed = t.changes
 		return nil

@@ -1,0 +1,98 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/scimgate/scimgate/tokens"
+)
+
+// classify turns driver errors into the errors tokens.Store promises: a
+// missing row wraps tokens.ErrNotFound, a broken uniqueness rule is a
+// tokens.Conflict error, and a database that cannot be reached wraps
+// tokens.ErrUnavailable. Anything else is returned as it is.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return tokens.ErrNotFound
+	}
+	var sqliteErr *sqlite.Error
+	if errors.As(err, &sqliteErr) {
+		switch sqliteErr.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return tokens.Errorf(tokens.Conflict, "%s", conflictMessage(sqliteErr.Error()))
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return fmt.Errorf("a row it refers to is missing: %w", tokens.ErrNotFound)
+		}
+		// The extended codes keep the primary code in their low byte.
+		switch sqliteErr.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR:
+			return fmt.Errorf("%w: %w", tokens.ErrUnavailable, err)
+		}
+		return err
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case pgErr.Code == "23505": // unique_violation
+			return tokens.Errorf(tokens.Conflict, "%s", conflictMessage(pgErr.ConstraintName))
+		case pgErr.Code == "23503": // foreign_key_violation
+			return fmt.Errorf("a row it refers to is missing: %w", tokens.ErrNotFound)
+		case strings.HasPrefix(pgErr.Code, "08"), // connection exception
+			pgErr.Code == "57P01", pgErr.Code == "57P02", pgErr.Code == "57P03": // shutting down, starting up
+			return fmt.Errorf("%w: %w", tokens.ErrUnavailable, err)
+		}
+		return err
+	}
+	if unreachable(err) {
+		return fmt.Errorf("%w: %w", tokens.ErrUnavailable, err)
+	}
+	return err
+}
+
+// unreachable reports whether err means the database could not be reached
+// or did not answer in time, rather than that a statement failed.
+func unreachable(err error) bool {
+	var (
+		connectErr *pgconn.ConnectError
+		netErr     net.Error
+	)
+	return errors.Is(err, driver.ErrBadConn) ||
+		errors.Is(err, sql.ErrConnDone) ||
+		errors.Is(err, pgconn.ErrConnClosed) ||
+		errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, context.DeadlineExceeded) ||
+		errors.As(err, &connectErr) ||
+		errors.As(err, &netErr) ||
+		strings.Contains(err.Error(), "sql: database is closed") // unexported in database/sql
+}
+
+// conflictMessage names the rule a unique index enforces, from the index or
+// column names in the database's message.
+func conflictMessage(detail string) string {
+	switch {
+	case strings.Contains(detail, "user_name"):
+		return "the user name is already taken in this org"
+	case strings.Contains(detail, "display_name"):
+		return "a group with this display name already exists in this org"
+	case strings.Contains(detail, "hash"):
+		return "a token with this secret already exists"
+	case strings.Contains(detail, "orgs.name"), strings.Contains(detail, "orgs_name"):
+		return "an org with this name already exists"
+	case strings.Contains(detail, "group_members"):
+		return "the user is already a member of the group"
+	}
+	return "a record with this ID already exists"
+}

@@ -1,0 +1,502 @@
+// Package sqlstore implements tokens.Store on SQLite (the embedded default,
+// through the pure Go modernc.org/sqlite driver) and on PostgreSQL (for more
+// than one replica, through pgx), with sqlx over database/sql and versioned
+// migrations embedded in the binary.
+//
+// Every timestamp is stored as a BIGINT of Unix microseconds (UTC) in both
+// databases, so that neither driver's time handling matters.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"math"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/jmoiron/sqlx"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/scimgate/scimgate/tokens"
+)
+
+// The dialects a Store speaks.
+const (
+	SQLite   = "sqlite"
+	Postgres = "postgres"
+)
+
+// NotifyChannel is the PostgreSQL channel on which every change-log append is
+// announced at commit, with the sequence number as payload.
+const NotifyChannel = "scimgate_changes"
+
+// changeLogLock is the PostgreSQL advisory lock that change-log appends take
+// until commit, so that sequence numbers commit in order (see AppendChange).
+const changeLogLock = 0x5c196a7e_c4a19e00
+
+// usageChunk is how many tokens one RecordUsage statement updates: 3
+// parameters each stays far below SQLite's 32766 and PostgreSQL's 65535.
+const usageChunk = 1000
+
+//go:embed migrations
+var migrations embed.FS
+
+// Store is a tokens.Store on SQLite or PostgreSQL.
+type Store struct {
+	db      *sqlx.DB
+	dialect string
+	// writer serializes this process's write transactions on SQLite, which
+	// allows one writer at a time anyway: waiting here is a queue, where
+	// waiting on the database lock is a poll. Nil on PostgreSQL, whose row
+	// locks serialize only the transactions that need it.
+	writer chan struct{}
+	// pgConfig is kept for the one raw connection that LISTENs (see Listen).
+	pgConfig *pgx.ConnConfig
+}
+
+var _ tokens.Store = (*Store)(nil)
+
+// Open connects to a database: a postgres:// or postgresql:// URL is
+// PostgreSQL, anything else the path of a SQLite file (optionally with a
+// file: prefix), created with its directory if missing. It does not migrate;
+// call Migrate.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		return openPostgres(ctx, dsn)
+	}
+	return openSQLite(ctx, dsn)
+}
+
+func openSQLite(ctx context.Context, dsn string) (*Store, error) {
+	path, query, _ := strings.Cut(strings.TrimPrefix(dsn, "file:"), "?")
+	if path == "" {
+		return nil, errors.New("open sqlite database: the path is empty")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("open sqlite database: create its directory: %w", err)
+	}
+	// The file holds token hashes: create it readable by its owner only.
+	// SQLite gives the -wal and -shm files the same mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite database %s: %w", path, err)
+	}
+	f.Close()
+	// _pragma parameters run on every new connection of the pool, not just
+	// the first. _txlock=immediate makes BEGIN take the write lock, so a
+	// transaction that reads and then writes waits its turn at BEGIN
+	// (honouring busy_timeout) instead of failing with SQLITE_BUSY when it
+	// first writes.
+	params := "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)" +
+		"&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	if query != "" {
+		params += "&" + query
+	}
+	db, err := sqlx.Open("sqlite", path+"?"+params)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite database %s: %w", path, err)
+	}
+	// Opening a connection runs the pragmas: keep the ones opened.
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
+	s := &Store{db: db, dialect: SQLite, writer: make(chan struct{}, 1)}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite database %s: %w", path, classify(err))
+	}
+	return s, nil
+}
+
+func openPostgres(ctx context.Context, dsn string) (*Store, error) {
+	// url.Parse first: its errors, unlike pgx's, can be shown without the
+	// URL, and so without the password.
+	if _, err := url.Parse(dsn); err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return nil, fmt.Errorf("open postgres database: the DSN is not a valid URL: %v", err)
+	}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres database: the DSN is not valid: %s", parseErrorDetail(err))
+	}
+	if cfg.ConnectTimeout == 0 {
+		// Without a timeout a dial to a host that drops packets hangs for
+		// minutes; connect_timeout in the DSN overrides this.
+		cfg.ConnectTimeout = 10 * time.Second
+	}
+	db := sqlx.NewDb(stdlib.OpenDB(*cfg), "pgx")
+	// Bounded, so that a burst of writers waiting for one row lock cannot
+	// use up the server's connections; DB() can change it.
+	db.SetMaxOpenConns(20)
+	db.SetMaxIdleConns(10)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	s := &Store{db: db, dialect: Postgres, pgConfig: cfg}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, connectError(cfg, err)
+	}
+	return s, nil
+}
+
+// parseErrorDetail is what pgx says is wrong with a DSN, without the DSN:
+// pgx quotes it, and its password redaction is best effort.
+func parseErrorDetail(err error) string {
+	msg := err.Error()
+	var perr *pgconn.ParseConfigError
+	if errors.As(err, &perr) {
+		if i := strings.LastIndex(msg, "`: "); i >= 0 {
+			return msg[i+len("`: "):]
+		}
+		return "cannot parse it"
+	}
+	return msg
+}
+
+// openError is an Open failure: a message for a person, and the causes for
+// errors.Is and errors.As.
+type openError struct {
+	msg   string
+	cause error
+}
+
+func (e *openError) Error() string   { return e.msg }
+func (e *openError) Unwrap() []error { return []error{tokens.ErrUnavailable, e.cause} }
+
+// connectError explains why PostgreSQL could not be reached, naming the
+// server but not the DSN.
+func connectError(cfg *pgx.ConnConfig, err error) error {
+	addr := net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port))
+	if strings.HasPrefix(cfg.Host, "/") {
+		addr = cfg.Host // a Unix socket directory
+	}
+	var (
+		pgErr  *pgconn.PgError
+		errno  syscall.Errno
+		dnsErr *net.DNSError
+		netErr net.Error
+	)
+	var msg string
+	switch {
+	case errors.As(err, &pgErr):
+		msg = fmt.Sprintf("open postgres database: %s refused the connection: %s (SQLSTATE %s; check the user, password and database name in the DSN)", addr, pgErr.Message, pgErr.Code)
+	case errors.As(err, &dnsErr):
+		msg = fmt.Sprintf("open postgres database: cannot resolve %s: %s (is the host name in the DSN right?)", dnsErr.Name, dnsErr.Err)
+	case errors.As(err, &errno):
+		msg = fmt.Sprintf("open postgres database: cannot reach %s: %s (is PostgreSQL running and the DSN right?)", addr, errno)
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout():
+		msg = fmt.Sprintf("open postgres database: cannot reach %s: timed out (is PostgreSQL running and the DSN right?)", addr)
+	default:
+		// pgx's message names the user and database, never the password.
+		msg = fmt.Sprintf("open postgres database: cannot connect to %s: %v", addr, err)
+	}
+	return &openError{msg: msg, cause: err}
+}
+
+// Migrate brings the schema up to date with the migrations embedded in the
+// binary.
+func (s *Store) Migrate(ctx context.Context) error {
+	fsys, err := fs.Sub(migrations, "migrations/"+s.dialect)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	dialect := goose.DialectSQLite3
+	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
+	if s.dialect == Postgres {
+		dialect = goose.DialectPostgres
+		// Replicas that start together migrate one after the other. The
+		// lock is per schema, so that separate schemas of one database
+		// (as tests use) do not wait for each other.
+		var schema sql.NullString
+		if err := s.db.GetContext(ctx, &schema, "SELECT current_schema()"); err != nil {
+			return fmt.Errorf("migrate: %w", classify(err))
+		}
+		if !schema.Valid {
+			return errors.New("migrate: no schema of the search_path exists (create it, or fix search_path in the DSN)")
+		}
+		h := fnv.New64a()
+		h.Write([]byte("scimgate migrations " + schema.String))
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(int64(h.Sum64()&math.MaxInt64)), lock.WithLockTimeout(1, 300))
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	p, err := goose.NewProvider(dialect, s.db.DB, fsys, opts...)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate %s database: %w", s.dialect, classify(err))
+	}
+	return nil
+}
+
+// Dialect is "sqlite" or "postgres".
+func (s *Store) Dialect() string { return s.dialect }
+
+// DB is the connection pool, for instrumentation.
+func (s *Store) DB() *sqlx.DB { return s.db }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping %s database: %w", s.dialect, classify(err))
+	}
+	return nil
+}
+
+// Close closes every connection.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Update runs fn in a read-write transaction, committed if fn returns nil
+// and rolled back otherwise, or if fn panics.
+func (s *Store) Update(ctx context.Context, fn func(tokens.Tx) error) error {
+	release, err := s.lockWriter(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return s.run(ctx, nil, fn)
+}
+
+// View runs fn in a read-only transaction.
+func (s *Store) View(ctx context.Context, fn func(tokens.Tx) error) error {
+	return s.run(ctx, &sql.TxOptions{ReadOnly: true}, fn)
+}
+
+// lockWriter waits for this process's turn to write on SQLite. A write
+// transaction must not start another one while it holds the turn.
+func (s *Store) lockWriter(ctx context.Context) (release func(), err error) {
+	if s.writer == nil {
+		return func() {}, nil
+	}
+	select {
+	case s.writer <- struct{}{}:
+		return func() { <-s.writer }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for the sqlite write lock: %w", classify(ctx.Err()))
+	}
+}
+
+func (s *Store) run(ctx context.Context, opts *sql.TxOptions, fn func(tokens.Tx) error) (err error) {
+	sqlTx, err := s.db.BeginTxx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", classify(err))
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			sqlTx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			sqlTx.Rollback()
+		}
+	}()
+	if err = fn(&tx{ctx: ctx, tx: sqlTx, dialect: s.dialect}); err != nil {
+		return err
+	}
+	if err = sqlTx.Commit(); err != nil {
+		return fmt.Errorf("commit transaction: %w", classify(err))
+	}
+	return nil
+}
+
+// credentialRow is a token with its owner and org, as LookupCredential reads it.
+type credentialRow struct {
+	tokenRow
+	OrgName        string         `db:"org_name"`
+	UserName       sql.NullString `db:"user_name"`
+	UserActive     sql.NullBool   `db:"user_active"`
+	UserRemoved    sql.NullBool   `db:"user_removed"`
+	ServiceName    sql.NullString `db:"service_name"`
+	PermissionSets sql.NullString `db:"permission_sets"`
+	GroupNames     sql.NullString `db:"group_names"`
+}
+
+// groupSep joins a user's group names in LookupCredential: a control
+// character, which a display name may not contain.
+const groupSep = "\x1f"
+
+// LookupCredential reads a token by hash with what the authenticator needs
+// of its owner, org and groups, in one indexed query.
+func (s *Store) LookupCredential(ctx context.Context, h tokens.Hash) (*tokens.StoredCredential, error) {
+	groupAgg := "group_concat(g.display_name, char(31))"
+	if s.dialect == Postgres {
+		groupAgg = "string_agg(g.display_name, chr(31))"
+	}
+	q := `SELECT ` + prefixed("t.", tokenColumns) + `, o.name AS org_name,
+		u.user_name AS user_name, u.active AS user_active, u.removed AS user_removed,
+		su.name AS service_name, su.permission_sets AS permission_sets,
+		(SELECT ` + groupAgg + ` FROM group_members m JOIN groups g ON g.id = m.group_id
+			WHERE m.user_id = u.id) AS group_names
+	FROM tokens t
+	JOIN orgs o ON o.id = t.org_id
+	LEFT JOIN users u ON t.kind = 'user' AND u.id = t.owner_id
+	LEFT JOIN service_users su ON t.kind = 'service' AND su.id = t.owner_id
+	WHERE t.hash = ?`
+	var r credentialRow
+	if err := s.db.GetContext(ctx, &r, s.db.Rebind(q), h[:]); err != nil {
+		return nil, fmt.Errorf("lookup credential: %w", classify(err))
+	}
+	c := &tokens.StoredCredential{Token: r.token(), OrgName: r.OrgName}
+	switch c.Token.Kind {
+	case tokens.KindUser:
+		c.OwnerName = r.UserName.String
+		c.OwnerActive = r.UserActive.Bool && !r.UserRemoved.Bool
+		c.OwnerRemoved = r.UserRemoved.Bool
+		c.Groups = []string{}
+		if r.GroupNames.String != "" {
+			c.Groups = strings.Split(r.GroupNames.String, groupSep)
+			sort.Strings(c.Groups)
+		}
+	case tokens.KindService:
+		c.OwnerName = r.ServiceName.String
+		c.OwnerActive = r.ServiceName.Valid
+		c.PermissionSets = []string{}
+		if r.PermissionSets.Valid {
+			if err := json.Unmarshal([]byte(r.PermissionSets.String), &c.PermissionSets); err != nil {
+				return nil, fmt.Errorf("lookup credential: permission sets of token %s: %w", c.Token.ID, err)
+			}
+		}
+	}
+	return c, nil
+}
+
+// RecordUsage writes a batch of token uses in one statement (one per
+// usageChunk tokens).
+func (s *Store) RecordUsage(ctx context.Context, uses []tokens.Usage) error {
+	uses = mergeUsage(uses)
+	if len(uses) == 0 {
+		return nil
+	}
+	release, err := s.lockWriter(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	for chunk := range slices.Chunk(uses, usageChunk) {
+		q, args := s.usageStatement(chunk)
+		if _, err := s.db.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("record usage of %d tokens: %w", len(chunk), classify(err))
+		}
+	}
+	return nil
+}
+
+// mergeUsage folds uses of the same token into one, since an UPDATE … FROM
+// applies only one of several source rows that match a row.
+func mergeUsage(uses []tokens.Usage) []tokens.Usage {
+	index := make(map[string]int, len(uses))
+	out := make([]tokens.Usage, 0, len(uses))
+	for _, u := range uses {
+		i, ok := index[u.TokenID]
+		if !ok {
+			index[u.TokenID] = len(out)
+			out = append(out, u)
+			continue
+		}
+		if u.LastUsed.After(out[i].LastUsed) {
+			out[i].LastUsed = u.LastUsed
+		}
+		out[i].Count += u.Count
+	}
+	return out
+}
+
+func (s *Store) usageStatement(uses []tokens.Usage) (string, []any) {
+	var b strings.Builder
+	args := make([]any, 0, 3*len(uses))
+	// Stored NULL (never used) and a given zero time both lose to the other.
+	if s.dialect == Postgres {
+		b.WriteString(`UPDATE tokens SET last_used_at = GREATEST(tokens.last_used_at, v.ts), use_count = tokens.use_count + v.n FROM (VALUES `)
+	} else {
+		b.WriteString(`UPDATE tokens SET last_used_at = coalesce(max(tokens.last_used_at, v.column2), tokens.last_used_at, v.column2), use_count = tokens.use_count + v.column3 FROM (VALUES `)
+	}
+	for i, u := range uses {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if s.dialect == Postgres {
+			// VALUES parameters have no type to infer: say it.
+			fmt.Fprintf(&b, "($%d::text, $%d::bigint, $%d::bigint)", 3*i+1, 3*i+2, 3*i+3)
+		} else {
+			b.WriteString("(?, ?, ?)")
+		}
+		args = append(args, u.TokenID, nullMicros(u.LastUsed), u.Count)
+	}
+	if s.dialect == Postgres {
+		b.WriteString(`) AS v (id, ts, n) WHERE tokens.id = v.id`)
+	} else {
+		b.WriteString(`) AS v WHERE tokens.id = v.column1`)
+	}
+	return b.String(), args
+}
+
+// ChangesSince returns up to limit changes with a sequence above seq, in
+// sequence order; limit 0 or less means all.
+func (s *Store) ChangesSince(ctx context.Context, seq int64, limit int) ([]tokens.Change, error) {
+	if limit <= 0 {
+		limit = math.MaxInt32
+	}
+	var rows []changeRow
+	q := s.db.Rebind(`SELECT seq, token_id, owner_id, at FROM changes WHERE seq > ? ORDER BY seq LIMIT ?`)
+	if err := s.db.SelectContext(ctx, &rows, q, seq, limit); err != nil {
+		return nil, fmt.Errorf("changes since %d: %w", seq, classify(err))
+	}
+	out := make([]tokens.Change, len(rows))
+	for i, r := range rows {
+		out[i] = r.change()
+	}
+	return out, nil
+}
+
+// LastChange is the highest sequence in the change log, 0 if it is empty.
+func (s *Store) LastChange(ctx context.Context) (int64, error) {
+	var seq int64
+	if err := s.db.GetContext(ctx, &seq, `SELECT coalesce(max(seq), 0) FROM changes`); err != nil {
+		return 0, fmt.Errorf("last change: %w", classify(err))
+	}
+	return seq, nil
+}
+
+// micros is t as stored: Unix microseconds.
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+// nullMicros is micros for a column where the zero time is NULL.
+func nullMicros(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+// fromMicros reads a stored time in UTC.
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+func prefixed(prefix, columns string) string {
+	cols := strings.Split(columns, ", ")
+	for i := range cols {
+		cols[i] = prefix + cols[i]
+	}
+	return strings.Join(cols, ", ")
+}
