@@ -25,7 +25,7 @@ func BenchmarkProxy(b *testing.B) {
 	bare := &httputil.ReverseProxy{
 		Rewrite:    func(pr *httputil.ProxyRequest) { pr.SetURL(u); pr.SetXForwarded() },
 		Transport:  proxy.NewTransport(256, 0),
-		BufferPool: benchPool{},
+		BufferPool: proxy.NewBufferPool(),
 	}
 	f := newFixture(b, "sqlite", proxy.Options{})
 	scim, err := proxy.New(f.auth, proxy.Options{Upstream: u, HeaderPrefix: "X-Scimgate-"})
@@ -75,25 +75,5 @@ func BenchmarkAdmit(b *testing.B) {
 		if _, err := p.Admit(req); err != nil {
 			b.Fatal(err)
 		}
-	}
-}
-
-type benchPool struct{}
-
-var benchBuf = make(chan []byte, 64)
-
-func (benchPool) Get() []byte {
-	select {
-	case b := <-benchBuf:
-		return b
-	default:
-		return make([]byte, 32*1024)
-	}
-}
-
-func (benchPool) Put(b []byte) {
-	select {
-	case benchBuf <- b:
-	default:
 	}
 }

@@ -98,7 +98,7 @@ func New(auth Authenticator, opts Options) (*Proxy, error) {
 		},
 		Transport: opts.Transport,
 		// Without a pool ReverseProxy allocates a 32 KiB buffer per response.
-		BufferPool:   bufferPool{},
+		BufferPool:   NewBufferPool(),
 		ErrorHandler: p.upstreamFailed,
 		ErrorLog:     slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
 	}
@@ -125,6 +125,10 @@ func NewTransport(idlePerHost int, responseHeaderTimeout time.Duration) *http.Tr
 	}
 }
 
+// NewBufferPool returns the 32 KiB copy buffers ReverseProxy needs per
+// response, pooled.
+func NewBufferPool() httputil.BufferPool { return bufferPool{} }
+
 type bufferPool struct{}
 
 var buffers = sync.Pool{New: func() any { b := make([]byte, 32*1024); return &b }}
@@ -138,9 +142,17 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := recorder{ResponseWriter: w}
 	id, refusal := p.admit(r)
-	if refusal != nil {
+	switch {
+	case refusal != nil:
 		p.refuse(&rec, r, refusal)
-	} else {
+	case r.Header.Get("Upgrade") != "":
+		// A WebSocket outlives the server's read and write timeouts, which
+		// are meant for one request: lift them for the upgraded connection.
+		rc := http.NewResponseController(w)
+		rc.SetReadDeadline(time.Time{})
+		rc.SetWriteDeadline(time.Time{})
+		fallthrough
+	default:
 		p.rp.ServeHTTP(&rec, r)
 	}
 	if p.opts.Activity != nil {

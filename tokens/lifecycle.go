@@ -131,6 +131,19 @@ func checkServiceDays(days int) error {
 // CreateServiceToken creates a service user and its token. An org holds at
 // most MaxActiveServiceTokens active service tokens.
 func (s *Service) CreateServiceToken(ctx context.Context, actor Actor, orgID string, spec ServiceTokenSpec) (*ServiceToken, Secret, error) {
+	var st *ServiceToken
+	var secret Secret
+	err := s.update(ctx, actor, func(t *txn) (err error) {
+		st, secret, err = s.createServiceToken(t, orgID, spec)
+		return err
+	})
+	if err != nil {
+		return nil, Secret{}, fmt.Errorf("create service token %q: %w", spec.Name, err)
+	}
+	return st, secret, nil
+}
+
+func (s *Service) createServiceToken(t *txn, orgID string, spec ServiceTokenSpec) (*ServiceToken, Secret, error) {
 	if err := checkName("token name", spec.Name); err != nil {
 		return nil, Secret{}, err
 	}
@@ -154,30 +167,25 @@ func (s *Service) CreateServiceToken(ctx context.Context, actor Actor, orgID str
 		}
 		secret = *spec.Secret
 	}
-	su := &ServiceUser{ID: NewID("svc"), OrgID: orgID, Name: spec.Name, PermissionSets: sortedUnique(sets)}
-	tok := &Token{ID: NewID("tok"), OrgID: orgID, Kind: KindService, OwnerID: su.ID, Name: spec.Name,
-		DisplayPrefix: secret.DisplayPrefix(), Hash: secret.Hash(), InactivityDays: spec.InactivityDays, Status: StatusActive}
-	err := s.update(ctx, actor, func(t *txn) error {
-		if _, err := t.LockOrg(orgID); err != nil {
-			return notFound(err, "org %s not found", orgID)
-		}
-		if err := serviceLimit(t, orgID); err != nil {
-			return err
-		}
-		su.CreatedAt, tok.CreatedAt, tok.StatusChangedAt = t.now, t.now, t.now
-		if err := t.CreateServiceUser(su); err != nil {
-			return err
-		}
-		if err := t.CreateToken(tok); err != nil {
-			return err
-		}
-		return t.audit(orgID, "token.create", tok.ID, fmt.Sprintf("service token %q (%s), %d days, sets %s",
-			tok.Name, tok.DisplayPrefix, tok.InactivityDays, strings.Join(su.PermissionSets, ",")))
-	})
-	if err != nil {
-		return nil, Secret{}, fmt.Errorf("create service token %q: %w", spec.Name, err)
+	if _, err := t.LockOrg(orgID); err != nil {
+		return nil, Secret{}, notFound(err, "org %s not found", orgID)
 	}
-	return &ServiceToken{Token: *tok, PermissionSets: su.PermissionSets}, secret, nil
+	if err := serviceLimit(t, orgID); err != nil {
+		return nil, Secret{}, err
+	}
+	su := &ServiceUser{ID: NewID("svc"), OrgID: orgID, Name: spec.Name, PermissionSets: sortedUnique(sets), CreatedAt: t.now}
+	tok := &Token{ID: NewID("tok"), OrgID: orgID, Kind: KindService, OwnerID: su.ID, Name: spec.Name,
+		DisplayPrefix: secret.DisplayPrefix(), Hash: secret.Hash(), InactivityDays: spec.InactivityDays,
+		Status: StatusActive, CreatedAt: t.now, StatusChangedAt: t.now}
+	if err := t.CreateServiceUser(su); err != nil {
+		return nil, Secret{}, err
+	}
+	if err := t.CreateToken(tok); err != nil {
+		return nil, Secret{}, err
+	}
+	err := t.audit(orgID, "token.create", tok.ID, fmt.Sprintf("service token %q (%s), %d days, sets %s",
+		tok.Name, tok.DisplayPrefix, tok.InactivityDays, strings.Join(su.PermissionSets, ",")))
+	return &ServiceToken{Token: *tok, PermissionSets: su.PermissionSets}, secret, err
 }
 
 // serviceLimit must run with the org locked.
@@ -423,24 +431,35 @@ func (s *Service) Audit(ctx context.Context, f AuditFilter) (events []AuditEvent
 
 // Bootstrap makes a new installation usable: when there is no org yet, it
 // creates org "default" and a service token "bootstrap" that holds the
-// built-in permissions. With a plaintext token given, that one is used. It
-// returns a nil token when the store already had an org.
+// built-in permissions, in one transaction. With a plaintext token given,
+// that one is used. It returns a nil token when the store already had an
+// org; replicas that bootstrap together on one PostgreSQL database get a
+// Conflict error but one.
 func (s *Service) Bootstrap(ctx context.Context, plaintext string) (*ServiceToken, Secret, error) {
-	orgs, err := s.Orgs(ctx)
-	if err != nil || len(orgs) > 0 {
-		return nil, Secret{}, err
-	}
 	spec := ServiceTokenSpec{Name: "bootstrap", PermissionSets: BuiltinPermissions}
 	if plaintext != "" {
 		sec, err := Parse(plaintext)
 		if err != nil {
-			return nil, Secret{}, Errorf(Invalid, "the bootstrap token is not a well-formed scimgate service token (create one with a running scimgate, or leave it unset)")
+			return nil, Secret{}, Errorf(Invalid, "the bootstrap token is not a well-formed scimgate service token (leave it unset and scimgate makes one)")
 		}
 		spec.Secret = &sec
 	}
-	org, err := s.CreateOrg(ctx, Operator, "default", 0)
+	var st *ServiceToken
+	var secret Secret
+	err := s.update(ctx, Operator, func(t *txn) error {
+		orgs, err := t.Orgs()
+		if err != nil || len(orgs) > 0 {
+			return err
+		}
+		org, err := createOrg(t, "default", 0)
+		if err != nil {
+			return err
+		}
+		st, secret, err = s.createServiceToken(t, org.ID, spec)
+		return err
+	})
 	if err != nil {
-		return nil, Secret{}, err
+		return nil, Secret{}, fmt.Errorf("bootstrap: %w", err)
 	}
-	return s.CreateServiceToken(ctx, Operator, org.ID, spec)
+	return st, secret, nil
 }

@@ -134,6 +134,18 @@ func checkName(what, name string) error {
 // CreateOrg creates an organization. userTokenDays is the inactivity window
 // of its user tokens; 0 means DefaultInactivityDays.
 func (s *Service) CreateOrg(ctx context.Context, actor Actor, name string, userTokenDays int) (*Org, error) {
+	var o *Org
+	err := s.update(ctx, actor, func(t *txn) (err error) {
+		o, err = createOrg(t, name, userTokenDays)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create org %q: %w", name, err)
+	}
+	return o, nil
+}
+
+func createOrg(t *txn, name string, userTokenDays int) (*Org, error) {
 	if err := checkName("org name", name); err != nil {
 		return nil, err
 	}
@@ -143,23 +155,16 @@ func (s *Service) CreateOrg(ctx context.Context, actor Actor, name string, userT
 	if userTokenDays < 1 || userTokenDays > 3650 {
 		return nil, Errorf(Invalid, "user token inactivity window must be 1 to 3650 days, not %d", userTokenDays)
 	}
-	o := &Org{ID: NewID("org"), Name: name, UserTokenInactivityDays: userTokenDays}
-	err := s.update(ctx, actor, func(t *txn) error {
-		if _, err := t.OrgByName(name); err == nil {
-			return Errorf(Conflict, "org %q already exists", name)
-		} else if !errors.Is(err, ErrNotFound) {
-			return err
-		}
-		o.CreatedAt = t.now
-		if err := t.CreateOrg(o); err != nil {
-			return err
-		}
-		return t.audit(o.ID, "org.create", o.ID, "org "+name)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create org %q: %w", name, err)
+	if _, err := t.OrgByName(name); err == nil {
+		return nil, Errorf(Conflict, "org %q already exists", name)
+	} else if !errors.Is(err, ErrNotFound) {
+		return nil, err
 	}
-	return o, nil
+	o := &Org{ID: NewID("org"), Name: name, UserTokenInactivityDays: userTokenDays, CreatedAt: t.now}
+	if err := t.CreateOrg(o); err != nil {
+		return nil, err
+	}
+	return o, t.audit(o.ID, "org.create", o.ID, "org "+name)
 }
 
 // Orgs lists every organization.

@@ -156,3 +156,27 @@ func TestNoPlaintextOnDisk(t *testing.T) {
 	}
 	check("closed")
 }
+
+// TestConcurrentSQLiteMigrations starts several stores on one new file at
+// once, as a serve and a CLI command started together do.
+func TestConcurrentSQLiteMigrations(t *testing.T) {
+	path := sqltest.SQLitePath(t)
+	ctx := context.Background()
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			s, err := sqlstore.Open(ctx, path)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer s.Close()
+			errs <- s.Migrate(ctx)
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Errorf("concurrent Migrate: %v", err)
+		}
+	}
+}

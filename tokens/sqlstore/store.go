@@ -70,6 +70,9 @@ type Store struct {
 	writer chan struct{}
 	// pgConfig is kept for the one raw connection that LISTENs (see Listen).
 	pgConfig *pgx.ConnConfig
+	// sqlitePath is the database file, whose lock file serializes
+	// migrations across processes.
+	sqlitePath string
 }
 
 var _ tokens.Store = (*Store)(nil)
@@ -117,7 +120,7 @@ func openSQLite(ctx context.Context, dsn string) (*Store, error) {
 	// Opening a connection runs the pragmas: keep the ones opened.
 	db.SetMaxOpenConns(8)
 	db.SetMaxIdleConns(8)
-	s := &Store{db: db, dialect: SQLite, writer: make(chan struct{}, 1)}
+	s := &Store{db: db, dialect: SQLite, writer: make(chan struct{}, 1), sqlitePath: path}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite database %s: %w", path, classify(err))
@@ -244,6 +247,15 @@ func (s *Store) Migrate(ctx context.Context) error {
 	p, err := goose.NewProvider(dialect, s.db.DB, fsys, opts...)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
+	}
+	if s.dialect == SQLite {
+		// goose has no lock for SQLite: a serve and a CLI command starting
+		// together on a new file would both create the tables.
+		unlock, err := lockFile(s.sqlitePath + ".migrate-lock")
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		defer unlock()
 	}
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("migrate %s database: %w", s.dialect, classify(err))

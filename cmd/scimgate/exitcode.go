@@ -1,0 +1,55 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/scimgate/scimgate/tokens"
+)
+
+// Exit codes of the command line, documented in README.md. exitCode is the
+// only place that maps errors to them.
+const (
+	exitError    = 1 // anything else: the database cannot be reached, an internal error
+	exitUsage    = 2 // the command line, the configuration or a value given is wrong
+	exitNotFound = 3 // the org, user or token named does not exist
+	exitRefused  = 4 // a rule refused the change: a name taken, a limit reached, a token in the wrong state
+)
+
+// usageError is a mistake in the command line or the configuration.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Errorf(format, args...)}
+}
+
+func exitCode(err error) int {
+	var u *usageError
+	if errors.As(err, &u) {
+		return exitUsage
+	}
+	switch tokens.ErrorCode(err) {
+	case tokens.Invalid:
+		return exitUsage
+	case tokens.NotFound:
+		return exitNotFound
+	case tokens.Conflict, tokens.LimitReached, tokens.WrongState, tokens.VersionChanged:
+		return exitRefused
+	}
+	return exitError
+}
+
+// errorMessage is what the command line prints for err. A domain error's
+// message is written for the person who made the request, so it stands
+// alone; the operation it is wrapped in names internal IDs the person did
+// not type.
+func errorMessage(err error) string {
+	var domain *tokens.Error
+	if errors.As(err, &domain) && domain.Code != tokens.Internal {
+		return domain.Message
+	}
+	return err.Error()
+}

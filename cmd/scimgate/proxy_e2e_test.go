@@ -1,0 +1,104 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/scimgate/scimgate/tokens/sqlstore/sqltest"
+)
+
+// TestProxyEndToEnd runs scimgate serve in front of a real upstream and
+// changes tokens with the CLI, which opens its own connection to the
+// database as another process would: the running server learns of each
+// change through the change log alone.
+func TestProxyEndToEnd(t *testing.T) {
+	for _, dialect := range sqltest.Dialects(t) {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			c := newTestCLI(t, dialect)
+			var mu sync.Mutex
+			var seen http.Header
+			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				seen = r.Header.Clone()
+				mu.Unlock()
+				io.WriteString(w, "upstream says hi")
+			}))
+			defer up.Close()
+
+			c.ok("org", "create", "--name", "acme")
+			c.ok("user", "create", "--org", "acme", "--user-name", "alice")
+			var userTok, svcTok, spare createdToken
+			c.okJSON(&userTok, "user-token", "create", "--org", "acme", "--user", "alice", "--name", "laptop")
+			c.okJSON(&svcTok, "service-token", "create", "--org", "acme", "--name", "billing")
+			c.okJSON(&spare, "user-token", "create", "--org", "acme", "--user", "alice", "--name", "spare")
+
+			s := startServe(t, c.dsn, nil, "--upstream", up.URL)
+			gate := "http://" + s.addrs["proxy"]
+			call := func(token string) (int, string) {
+				req, _ := http.NewRequest("GET", gate+"/orders", nil)
+				req.Header.Set("Authorization", "Bearer "+token)
+				req.Header.Set("X-Scimgate-Name", "mallory")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				var body struct{ Reason string }
+				json.NewDecoder(resp.Body).Decode(&body)
+				return resp.StatusCode, body.Reason
+			}
+			for _, tc := range []struct{ token, name, kind string }{
+				{userTok.Token, "alice", "user"}, {svcTok.Token, "billing", "service"}, {spare.Token, "alice", "user"},
+			} {
+				if code, _ := call(tc.token); code != 200 {
+					t.Fatalf("%s token: status %d, want 200", tc.kind, code)
+				}
+				mu.Lock()
+				name, kind, auth := seen.Get("X-Scimgate-Name"), seen.Get("X-Scimgate-Kind"), seen.Get("Authorization")
+				mu.Unlock()
+				if name != tc.name || kind != tc.kind || auth != "" {
+					t.Errorf("upstream saw name %q kind %q authorization %q, want %q %q and none", name, kind, auth, tc.name, tc.kind)
+				}
+			}
+
+			// Each change by "another process" must be refused within a second.
+			refusedWithin := func(what, token, reason string) {
+				t.Helper()
+				start := time.Now()
+				for {
+					code, got := call(token)
+					if code == 401 && got == reason {
+						t.Logf("%s: %s refused after %v", dialect, what, time.Since(start).Round(time.Millisecond))
+						return
+					}
+					if time.Since(start) > time.Second {
+						t.Fatalf("%s: still %d %q a second after the CLI changed it, want 401 %q", what, code, got, reason)
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+			c.ok("service-token", "revoke", svcTok.ID)
+			refusedWithin("revoked service token", svcTok.Token, "revoked")
+			c.ok("user-token", "delete", spare.ID)
+			refusedWithin("deleted user token", spare.Token, "unknown")
+			c.ok("user", "deactivate", "--org", "acme", "--user", "alice")
+			refusedWithin("deactivated owner's token", userTok.Token, "owner_deactivated")
+
+			// Uses are flushed at shutdown.
+			if err := s.stop(); err != nil {
+				t.Fatal(err)
+			}
+			var toks []tokenView
+			c.okJSON(&toks, "service-token", "list", "--org", "acme")
+			if len(toks) != 1 || toks[0].LastUsedAt == nil {
+				t.Errorf("after shutdown the service token's last use is not stored: %+v", toks)
+			}
+		})
+	}
+}

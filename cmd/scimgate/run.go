@@ -1,0 +1,347 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"regexp"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/scimgate/scimgate/tokens"
+	"github.com/scimgate/scimgate/tokens/sqlstore"
+)
+
+// run is the whole program: main only calls it, and tests call it with their
+// own arguments, environment and output.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	c := &cli{getenv: getenv, stdout: stdout, stderr: stderr}
+	defer c.close()
+
+	root := newFlagSet("scimgate")
+	c.global.register(root)
+	if err := root.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printUsage(stdout)
+			return nil
+		}
+		printUsage(stderr)
+		return &usageError{err}
+	}
+	rest := root.Args()
+	if len(rest) == 0 {
+		printUsage(stderr)
+		return usagef("no command given")
+	}
+	if rest[0] == "help" {
+		return c.help(rest[1:])
+	}
+
+	cmd, cmdArgs, err := findCommand(rest)
+	if err != nil {
+		if isGroup(rest[0]) {
+			printGroupUsage(stderr, rest[0])
+		} else {
+			printUsage(stderr)
+		}
+		return err
+	}
+	if cmd == nil { // a group of commands, such as "scimgate org --help"
+		printGroupUsage(stdout, rest[0])
+		return nil
+	}
+	fs := newFlagSet("scimgate " + cmd.name)
+	c.global.register(fs)
+	act := cmd.define(fs)
+	positional, err := parseFlags(fs, cmdArgs)
+	if errors.Is(err, flag.ErrHelp) {
+		printCommandUsage(stdout, cmd)
+		return nil
+	}
+	if err == nil && len(positional) != len(cmd.args) {
+		err = wrongArgs(cmd, positional)
+	}
+	if err != nil {
+		printCommandUsage(stderr, cmd)
+		var u *usageError
+		if !errors.As(err, &u) {
+			err = &usageError{fmt.Errorf("%s: %w", cmd.name, err)}
+		}
+		return err
+	}
+	return act(ctx, c, positional)
+}
+
+// findCommand finds the command args start with, and returns the args after
+// its name. A nil command with no error means the user asked for the help of
+// a group ("scimgate org --help").
+func findCommand(args []string) (*command, []string, error) {
+	group := args[0]
+	if !isGroup(group) {
+		for i := range commands {
+			if commands[i].name == group {
+				return &commands[i], args[1:], nil
+			}
+		}
+		return nil, nil, usagef("unknown command %q (run \"scimgate --help\" for the list)", group)
+	}
+	if len(args) < 2 {
+		return nil, nil, usagef("%s: which one? (run \"scimgate %s --help\")", group, group)
+	}
+	if isHelpFlag(args[1]) {
+		return nil, args, nil
+	}
+	name := group + " " + args[1]
+	for i := range commands {
+		if commands[i].name == name {
+			return &commands[i], args[2:], nil
+		}
+	}
+	return nil, nil, usagef("unknown command %q (run \"scimgate %s --help\" for the list)", name, group)
+}
+
+func (c *cli) help(topic []string) error {
+	if len(topic) == 0 {
+		printUsage(c.stdout)
+		return nil
+	}
+	if isGroup(topic[0]) && len(topic) == 1 {
+		printGroupUsage(c.stdout, topic[0])
+		return nil
+	}
+	name := strings.Join(topic, " ")
+	for i := range commands {
+		if commands[i].name == name {
+			printCommandUsage(c.stdout, &commands[i])
+			return nil
+		}
+	}
+	printUsage(c.stderr)
+	return usagef("unknown command %q", name)
+}
+
+func isHelpFlag(s string) bool {
+	switch s {
+	case "-h", "-help", "--help":
+		return true
+	}
+	return false
+}
+
+func isGroup(name string) bool {
+	for _, cmd := range commands {
+		if g, _, ok := strings.Cut(cmd.name, " "); ok && g == name {
+			return true
+		}
+	}
+	return false
+}
+
+func wrongArgs(cmd *command, got []string) error {
+	switch {
+	case len(cmd.args) == 0:
+		return usagef("%s takes no arguments, got %q", cmd.name, got)
+	case len(got) == 0:
+		return usagef("%s: give the %s", cmd.name, strings.Join(cmd.args, " "))
+	default:
+		return usagef("%s takes one %s, got %q", cmd.name, strings.Join(cmd.args, " "), got)
+	}
+}
+
+// newFlagSet returns a flag set that reports errors to run instead of
+// printing them, so that the usage and the message are printed once each.
+func newFlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return fs
+}
+
+// parseFlags parses flags wherever they are among the arguments, so that
+// "service-token revoke ID --json" works like "service-token revoke --json ID".
+// Everything after "--" is an argument.
+func parseFlags(fs *flag.FlagSet, args []string) (positional []string, err error) {
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+}
+
+// globalFlags are accepted before the command and by every command.
+type globalFlags struct {
+	config   string
+	database string
+	json     bool
+}
+
+// register binds the global flags to fs. Their defaults are the values
+// already parsed, so a command's flag set keeps what came before the command.
+func (g *globalFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&g.config, "config", g.config, "read the YAML configuration file (env SCIMGATE_CONFIG)")
+	fs.StringVar(&g.database, "database", g.database, "the database: a SQLite file path or a postgres:// URL (env SCIMGATE_DATABASE)")
+	fs.BoolVar(&g.json, "json", g.json, "print machine-readable JSON")
+}
+
+// cli is what a command runs with.
+type cli struct {
+	global         globalFlags
+	getenv         func(string) string
+	stdout, stderr io.Writer
+	store          *sqlstore.Store // opened by service
+}
+
+// config loads and validates the configuration with the global flags and
+// the command's overrides.
+func (c *cli) config(overrides configOverrides) (*Config, error) {
+	path := c.global.config
+	if path == "" {
+		path = c.getenv("SCIMGATE_CONFIG")
+	}
+	overrides.Database = c.global.database
+	cfg, err := LoadConfig(path, c.getenv, overrides)
+	if err != nil {
+		return nil, &usageError{err}
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, &usageError{fmt.Errorf("config: %w", err)}
+	}
+	return cfg, nil
+}
+
+// service opens the configured database, brings its schema up to date
+// (cheap when it already is, and a fresh database just works) and returns
+// the domain service over it.
+func (c *cli) service(ctx context.Context) (*tokens.Service, error) {
+	cfg, err := c.config(configOverrides{})
+	if err != nil {
+		return nil, err
+	}
+	policy, err := cfg.Policy()
+	if err != nil {
+		return nil, &usageError{err}
+	}
+	c.store, err = openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return tokens.NewService(c.store, policy), nil
+}
+
+func (c *cli) close() {
+	if c.store != nil {
+		c.store.Close()
+		c.store = nil
+	}
+}
+
+// openStore opens the database and applies pending migrations.
+func openStore(ctx context.Context, cfg *Config) (*sqlstore.Store, error) {
+	// sqlstore creates a missing SQLite file and its directory, so a first
+	// start needs no setup.
+	store, err := sqlstore.Open(ctx, cfg.DatabaseDSN())
+	if err != nil {
+		return nil, err
+	}
+	if err := store.Migrate(ctx); err != nil {
+		store.Close()
+		return nil, err
+	}
+	return store, nil
+}
+
+// ---- Usage ----
+
+const exitCodesHelp = `Exit codes:
+  0  success
+  1  error: the database cannot be reached, or something unexpected
+  2  usage: a wrong command, flag, argument, configuration or value
+  3  not found: the org, user or token named does not exist
+  4  refused: a name taken, a limit reached, a token in the wrong state
+`
+
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, `scimgate is an identity sidecar and auth proxy that speaks SCIM.
+
+Usage:
+  scimgate [global flags] <command> [flags] [arguments]
+
+Global flags, accepted before the command and by every command:
+`)
+	printGlobalFlags(w)
+	fmt.Fprintln(w, "\nCommands:")
+	for _, cmd := range commands {
+		fmt.Fprintf(w, "  %s\n        %s\n", strings.TrimSpace(cmd.name+" "+cmd.synopsis), cmd.summary)
+	}
+	fmt.Fprint(w, "\nRun \"scimgate <command> --help\" for a command's flags.\n\n"+exitCodesHelp)
+}
+
+func printGroupUsage(w io.Writer, group string) {
+	fmt.Fprintf(w, "Usage:\n")
+	for _, cmd := range commands {
+		if strings.HasPrefix(cmd.name, group+" ") {
+			fmt.Fprintf(w, "  scimgate %s\n        %s\n", strings.TrimSpace(cmd.name+" "+cmd.synopsis), cmd.summary)
+		}
+	}
+	fmt.Fprintf(w, "\nRun \"scimgate %s <command> --help\" for a command's flags.\n", group)
+}
+
+func printCommandUsage(w io.Writer, cmd *command) {
+	fmt.Fprintf(w, "Usage: scimgate %s\n\n%s\n", strings.TrimSpace(cmd.name+" "+cmd.synopsis), cmd.help)
+	fs := newFlagSet(cmd.name)
+	cmd.define(fs)
+	if hasFlags(fs) {
+		fmt.Fprintln(w, "\nFlags:")
+		printFlags(w, fs, cmd.synopsis)
+	}
+	fmt.Fprintln(w, "\nGlobal flags:")
+	printGlobalFlags(w)
+}
+
+func printGlobalFlags(w io.Writer) {
+	fs := newFlagSet("global")
+	new(globalFlags).register(fs)
+	printFlags(w, fs, "[--config FILE] [--database DSN] [--json]")
+}
+
+func hasFlags(fs *flag.FlagSet) bool {
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	return n > 0
+}
+
+// printFlags prints flags GNU style (--name VALUE), which is how the help
+// and the README write them; Go's flag package accepts both - and --. Each
+// flag's value is named as in the synopsis.
+func printFlags(w io.Writer, fs *flag.FlagSet, synopsis string) {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fs.VisitAll(func(f *flag.Flag) {
+		arg := ""
+		if m := regexp.MustCompile(`--` + regexp.QuoteMeta(f.Name) + ` ([^\s\]]+)`).FindStringSubmatch(synopsis); m != nil {
+			arg = " " + m[1]
+		}
+		usage := f.Usage
+		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" {
+			usage += fmt.Sprintf(" (default %s)", f.DefValue)
+		}
+		fmt.Fprintf(tw, "  --%s%s\t%s\n", f.Name, arg, usage)
+	})
+	tw.Flush()
+}

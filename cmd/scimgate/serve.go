@@ -1,0 +1,341 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/scimgate/scimgate/proxy"
+	"github.com/scimgate/scimgate/tokens"
+)
+
+// serve runs the sidecar with a validated configuration until ctx is done,
+// then shuts down gracefully within cfg.ShutdownTimeout. It applies
+// migrations, bootstraps an empty database and serves the management
+// endpoints. Logs go to stderr as JSON; stdout is for the activity log
+// (activity_log.path "-"). Each bound listener address is logged and passed
+// to the hook of withListenHook, so that tests can listen on ":0".
+func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
+	level, err := cfg.LogLevel()
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			logger.Error("close database", "err", err)
+		}
+	}()
+	policy, err := cfg.Policy()
+	if err != nil {
+		return err
+	}
+	svc := tokens.NewService(store, policy)
+	auth := tokens.NewAuthenticator(store, policy, tokens.AuthOptions{
+		CacheSize:   cfg.Auth.CacheSize,
+		CacheTTL:    cfg.Auth.CacheTTL,
+		NegativeTTL: cfg.Auth.NegativeCacheTTL,
+		StaleAfter:  cfg.Auth.StaleAfter,
+		Logger:      logger,
+	})
+	// What this process changes, its own cache forgets before the call returns.
+	svc.OnCommit = auth.Apply
+	if err := bootstrap(ctx, svc, cfg, logger, stderr); err != nil {
+		return err
+	}
+	activity, activityOut, err := openActivityLog(cfg.ActivityLog, stdout)
+	if err != nil {
+		return err
+	}
+	defer activityOut.Close()
+	gateway, err := newProxy(cfg, auth, activity, logger)
+	if err != nil {
+		return err
+	}
+
+	management := &http.Server{
+		Handler:           managementRoutes(store),
+		ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	servers := []namedServer{
+		{name: "proxy", addr: cfg.Proxy.Listen, srv: proxyServer(cfg, gateway, logger)},
+		{name: "management", addr: cfg.Management.Listen, srv: management},
+	}
+
+	for i := range servers {
+		s := &servers[i]
+		if s.ln, err = listen(ctx, logger, s.name, s.addr); err != nil {
+			closeListeners(servers[:i])
+			return err
+		}
+	}
+
+	// The background work outlives the servers' drain: the last requests'
+	// uses are flushed and their activity written after it.
+	background, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wake := make(chan struct{}, 1)
+	wg.Go(func() { store.Listen(background, wake, logger) })
+	wg.Go(func() { auth.Follow(background, cfg.Auth.PollInterval, wake) })
+	wg.Go(func() { auth.RunUsageFlusher(background, cfg.Auth.LastUsedFlushInterval) })
+	wg.Go(func() { sweepInactive(background, svc, cfg.Auth.SweepInterval, logger) })
+	if activity != nil {
+		wg.Go(func() { activity.Run(background, activityOut) })
+	}
+
+	logger.Info("scimgate started", "database", databaseKind(cfg), "upstream", cfg.Proxy.Upstream)
+	err = runServers(ctx, logger, cfg.ShutdownTimeout, servers)
+	stopBackground()
+	wg.Wait()
+	if activity != nil && activity.Dropped() > 0 {
+		logger.Warn("activity log lines dropped: the writer could not keep up", "dropped", activity.Dropped())
+	}
+	logger.Info("scimgate stopped")
+	return err
+}
+
+func newProxy(cfg *Config, auth *tokens.Authenticator, activity *proxy.ActivityLog, logger *slog.Logger) (*proxy.Proxy, error) {
+	upstream, err := url.Parse(cfg.Proxy.Upstream)
+	if err != nil {
+		return nil, fmt.Errorf("proxy.upstream: %w", err)
+	}
+	routes := make([]proxy.Route, len(cfg.Proxy.Routes))
+	for i, r := range cfg.Proxy.Routes {
+		routes[i] = proxy.Route{PathPrefix: r.PathPrefix, Methods: r.Methods, Permission: r.Permission}
+	}
+	return proxy.New(auth, proxy.Options{
+		Upstream:             upstream,
+		Transport:            proxy.NewTransport(cfg.Proxy.MaxIdleConnsPerHost, cfg.Proxy.UpstreamTimeout),
+		HeaderPrefix:         cfg.Proxy.IdentityHeaderPrefix,
+		ForwardAuthorization: cfg.Proxy.ForwardAuthorization,
+		PublicPaths:          cfg.Proxy.PublicPaths,
+		Routes:               routes,
+		Activity:             activity,
+		Logger:               logger,
+	})
+}
+
+// proxyServer is the proxy's listener, with the limits that keep slow or
+// oversized clients from holding it.
+func proxyServer(cfg *Config, h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: cfg.Proxy.ReadHeaderTimeout,
+		ReadTimeout:       cfg.Proxy.ReadTimeout,
+		WriteTimeout:      cfg.Proxy.WriteTimeout,
+		IdleTimeout:       cfg.Proxy.IdleTimeout,
+		MaxHeaderBytes:    cfg.Proxy.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// openActivityLog opens where the activity log goes: stdout for "-", a file
+// appended to, or nowhere for "off" (then the log is nil).
+func openActivityLog(c ActivityLogConfig, stdout io.Writer) (*proxy.ActivityLog, io.WriteCloser, error) {
+	switch c.Path {
+	case "off":
+		return nil, nopCloser{io.Discard}, nil
+	case "-":
+		return proxy.NewActivityLog(c.Buffer), nopCloser{stdout}, nil
+	}
+	f, err := os.OpenFile(c.Path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return nil, nil, fmt.Errorf("activity_log.path: %w", err)
+	}
+	return proxy.NewActivityLog(c.Buffer), f, nil
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+// namedServer is an HTTP server and the address it listens on.
+type namedServer struct {
+	name string
+	addr string
+	srv  *http.Server
+	ln   net.Listener
+}
+
+// listenHookKey carries the test hook of withListenHook in a context.
+type listenHookKey struct{}
+
+// withListenHook returns a context under which serve calls onListen with
+// each listener's name ("management", later "proxy") and bound address, once
+// it is bound and before requests are served. Tests pass ":0" addresses and
+// learn the ports this way; the same addresses are logged as "listening".
+func withListenHook(ctx context.Context, onListen func(name string, addr net.Addr)) context.Context {
+	return context.WithValue(ctx, listenHookKey{}, onListen)
+}
+
+func listen(ctx context.Context, logger *slog.Logger, name, addr string) (net.Listener, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s listener: %w", name, err)
+	}
+	logger.Info("listening", "listener", name, "addr", ln.Addr().String())
+	if onListen, ok := ctx.Value(listenHookKey{}).(func(string, net.Addr)); ok {
+		onListen(name, ln.Addr())
+	}
+	return ln, nil
+}
+
+func closeListeners(servers []namedServer) {
+	for _, s := range servers {
+		s.ln.Close()
+	}
+}
+
+// runServers serves until ctx is done or a server fails, then shuts every
+// server down, giving in-flight requests up to timeout to finish.
+func runServers(ctx context.Context, logger *slog.Logger, timeout time.Duration, servers []namedServer) error {
+	failed := make(chan error, len(servers))
+	for _, s := range servers {
+		go func() {
+			if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+				failed <- fmt.Errorf("%s server: %w", s.name, err)
+			}
+		}()
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down", "timeout", timeout.String())
+	case err = <-failed:
+		logger.Error("shutting down", "err", err)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	for _, s := range servers {
+		if shutdownErr := s.srv.Shutdown(shutdownCtx); shutdownErr != nil {
+			s.srv.Close()
+			err = errors.Join(err, fmt.Errorf("shut down %s server: %w", s.name, shutdownErr))
+		}
+	}
+	return err
+}
+
+// managementRoutes serves the health endpoints for orchestrators and load
+// balancers.
+func managementRoutes(store pinger) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", handleHealthz)
+	mux.Handle("GET /readyz", handleReadyz(store))
+	return mux
+}
+
+type pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// handleHealthz answers while the process is up: liveness.
+func handleHealthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, "ok\n")
+}
+
+// handleReadyz answers 200 while the database answers within a second:
+// readiness. Without the database no token can be checked.
+func handleReadyz(store pinger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := store.Ping(ctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "not ready: database: "+firstLine(err.Error())+"\n")
+			return
+		}
+		io.WriteString(w, "ready\n")
+	})
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+// bootstrap makes an empty database usable at once: org "default" and a
+// service token that can provision users and groups and manage tokens.
+func bootstrap(ctx context.Context, svc *tokens.Service, cfg *Config, logger *slog.Logger, stderr io.Writer) error {
+	st, secret, err := svc.Bootstrap(ctx, cfg.BootstrapToken)
+	if tokens.ErrorCode(err) == tokens.Conflict {
+		// Replicas starting together on one PostgreSQL: another one won.
+		logger.Info("bootstrap skipped: another scimgate created org \"default\" first")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if st == nil {
+		if cfg.BootstrapToken != "" {
+			logger.Info("bootstrap_token not used: the database already has an org")
+		}
+		return nil
+	}
+	logger.Info("bootstrapped", "org", "default", "token_id", st.ID, "token_prefix", st.DisplayPrefix,
+		"permissions", strings.Join(st.PermissionSets, ","), "configured_token", cfg.BootstrapToken != "")
+	if cfg.BootstrapToken != "" {
+		// The operator chose this token and has it: never echo a secret.
+		fmt.Fprintf(stderr, "scimgate: created org \"default\" and service token %s (%s…) from the configured bootstrap_token (SCIMGATE_BOOTSTRAP_TOKEN); it holds %s\n",
+			st.ID, st.DisplayPrefix, strings.Join(st.PermissionSets, ", "))
+		return nil
+	}
+	bar := strings.Repeat("=", 78)
+	fmt.Fprintf(stderr, `%s
+scimgate: first start. Created org "default" and this bootstrap service token:
+
+    %s
+
+Save it now: it is shown only this once (scimgate stores only its hash).
+Token ID: %s. It holds %s:
+it can provision users and groups over SCIM and manage every token of the org.
+Revoke it with "scimgate service-token revoke %s" once you have your own.
+%s
+`, bar, secret.Plaintext(), st.ID, strings.Join(st.PermissionSets, ", "), st.ID, bar)
+	return nil
+}
+
+// sweepInactive marks tokens expired once their inactivity window ends, so
+// that listings show what the authenticator already refuses.
+func sweepInactive(ctx context.Context, svc *tokens.Service, every time.Duration, logger *slog.Logger) {
+	ticker := time.NewTicker(every)
+	defer ticker.Stop()
+	for {
+		n, err := svc.ExpireInactive(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			logger.Warn("sweep inactive tokens", "err", err)
+		case n > 0:
+			logger.Info("expired inactive tokens", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+func databaseKind(cfg *Config) string {
+	if isPostgres(cfg.DatabaseDSN()) {
+		return "postgres"
+	}
+	return "sqlite " + cfg.DatabaseDSN()
+}

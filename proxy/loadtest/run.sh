@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Load test of the real scimgate binary against a bare httputil.ReverseProxy,
+# measured side by side in one run with wrk (Debian package "wrk"):
+#
+#   1. the upstream, directly
+#   2. a bare ReverseProxy in front of it (pooled buffers and connections)
+#   3. scimgate in front of it, every request with one (cached) service token
+#
+# Proxies 2 and 3 alternate for ROUNDS rounds so that a noisy neighbour hits
+# both alike; the ratio printed is scimgate's median throughput over the bare
+# proxy's. Everything runs on loopback and stops by itself.
+#
+#   proxy/loadtest/run.sh            # DURATION=10s CONNECTIONS=64 ROUNDS=3
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-2}
+ROUNDS=${ROUNDS:-3}
+PORT_BASE=${PORT_BASE:-19000}
+UP=127.0.0.1:$PORT_BASE BARE=127.0.0.1:$((PORT_BASE + 1))
+GATE=127.0.0.1:$((PORT_BASE + 2)) MGMT=127.0.0.1:$((PORT_BASE + 3))
+
+command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" >&2; exit 1; }
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+go build -o "$work/scimgate" ./cmd/scimgate
+go build -o "$work/loadtest" ./proxy/loadtest
+
+wait_port() {
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/${1%:*}/${1#*:}") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "nothing listens on $1" >&2
+  exit 1
+}
+
+"$work/loadtest" upstream -listen "$UP" & pids+=($!)
+"$work/loadtest" bare -listen "$BARE" -upstream "http://$UP" & pids+=($!)
+
+db=$work/scimgate.db
+gate() { "$work/scimgate" --database "$db" "$@"; }
+gate org create --name loadtest >/dev/null
+token=$(gate --json service-token create --org loadtest --name wrk | sed -n 's/.*"token": *"\([^"]*\)".*/\1/p')
+[ -n "$token" ] || { echo "could not create a service token" >&2; exit 1; }
+SCIMGATE_ACTIVITY_LOG_PATH="$work/activity.log" \
+  "$work/scimgate" serve --database "$db" --upstream "http://$UP" --listen "$GATE" \
+  --management-listen "$MGMT" 2>"$work/serve.log" & pids+=($!)
+wait_port "$UP"; wait_port "$BARE"; wait_port "$GATE"
+
+# One request each first: connections open, scimgate's cache warm.
+curl -fsS -o /dev/null "http://$BARE/orders"
+curl -fsS -o /dev/null -H "Authorization: Bearer $token" "http://$GATE/orders"
+
+# run NAME URL [HEADER]: prints "NAME requests/s p50 p99" and appends the rate.
+run() {
+  local name=$1 url=$2 out
+  if [ $# -gt 2 ]; then
+    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H "$3" "$url")
+  else
+    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url")
+  fi
+  if grep -q "Non-2xx" <<<"$out"; then
+    echo "$name: some responses were not 2xx:" >&2
+    echo "$out" >&2
+    exit 1
+  fi
+  local rps p50 p99
+  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+  printf '%-10s %12s req/s   p50 %8s   p99 %8s\n' "$name" "$rps" "$p50" "$p99"
+  echo "$rps" >>"$work/$name.rates"
+}
+
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS rounds, $(nproc) cores"
+run upstream "http://$UP/orders"
+for _ in $(seq "$ROUNDS"); do
+  run bare "http://$BARE/orders"
+  run scimgate "http://$GATE/orders" "Authorization: Bearer $token"
+done
+
+median() { sort -g "$1" | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+bare=$(median "$work/bare.rates")
+scim=$(median "$work/scimgate.rates")
+up=$(median "$work/upstream.rates")
+echo
+printf 'median req/s: upstream %.0f, bare proxy %.0f, scimgate %.0f\n' "$up" "$bare" "$scim"
+printf 'ratio scimgate / bare proxy: %.3f\n' "$(awk -v a="$scim" -v b="$bare" 'BEGIN {print a / b}')"
+writes=$(grep -c '"msg":"flushed last-used' "$work/serve.log" || true)
+echo "activity log lines: $(wc -l <"$work/activity.log"), last-used flushes logged: $writes"
