@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -57,20 +58,27 @@ type activity struct {
 }
 
 // ActivityLog writes one JSON line per request under the identity that made
-// it. Requests never wait for it: records go through a bounded buffer and,
-// when it is full, are dropped and counted.
+// it. Requests never wait for it: a record is appended to a bounded batch
+// under a mutex (no channel send, no goroutine to wake per request), and the
+// writer takes the whole batch every flush interval. When the batch is full,
+// records are dropped and counted.
 type ActivityLog struct {
-	records chan activity
+	mu      sync.Mutex
+	pending []activity
+	limit   int
 	dropped atomic.Int64
 	done    chan struct{}
 	// TraceID, if set, returns the trace ID of a request's context.
 	TraceID func(context.Context) string
 }
 
-// NewActivityLog returns a log with room for buffer records in flight.
-// Run writes them.
+// activityFlushInterval is how long a line may wait in memory.
+const activityFlushInterval = 100 * time.Millisecond
+
+// NewActivityLog returns a log holding at most buffer records between two
+// writes. Run writes them.
 func NewActivityLog(buffer int) *ActivityLog {
-	return &ActivityLog{records: make(chan activity, buffer), done: make(chan struct{})}
+	return &ActivityLog{pending: make([]activity, 0, buffer), limit: buffer, done: make(chan struct{})}
 }
 
 // Dropped is how many records were lost because the buffer was full.
@@ -92,39 +100,43 @@ func (l *ActivityLog) record(r *http.Request, id *tokens.Identity, refusal error
 	if l.TraceID != nil {
 		a.traceID = l.TraceID(r.Context())
 	}
-	select {
-	case l.records <- a:
-	default:
-		l.dropped.Add(1)
+	l.mu.Lock()
+	if len(l.pending) < l.limit {
+		l.pending = append(l.pending, a)
+		l.mu.Unlock()
+		return
 	}
+	l.mu.Unlock()
+	l.dropped.Add(1)
 }
 
-// Run writes records to w until ctx ends, then writes what is buffered and
-// returns. Lines are flushed at least every second.
+// Run writes records to w every flush interval until ctx ends, then writes
+// what is left and returns.
 func (l *ActivityLog) Run(ctx context.Context, w io.Writer) {
 	defer close(l.done)
 	bw := bufio.NewWriterSize(w, 64*1024)
-	defer bw.Flush()
-	tick := time.NewTicker(time.Second)
+	tick := time.NewTicker(activityFlushInterval)
 	defer tick.Stop()
+	spare := make([]activity, 0, l.limit)
 	var line []byte
 	for {
 		select {
-		case a := <-l.records:
-			line = a.appendJSON(line[:0])
-			bw.Write(line)
 		case <-tick.C:
-			bw.Flush()
 		case <-ctx.Done():
-			for {
-				select {
-				case a := <-l.records:
-					line = a.appendJSON(line[:0])
-					bw.Write(line)
-				default:
-					return
-				}
-			}
+		}
+		l.mu.Lock()
+		batch := l.pending
+		l.pending = spare
+		l.mu.Unlock()
+		for i := range batch {
+			line = batch[i].appendJSON(line[:0])
+			bw.Write(line)
+		}
+		bw.Flush()
+		clear(batch) // drop the identities it points to
+		spare = batch[:0]
+		if ctx.Err() != nil {
+			return
 		}
 	}
 }
