@@ -3,8 +3,12 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -100,5 +104,52 @@ func TestProxyEndToEnd(t *testing.T) {
 				t.Errorf("after shutdown the service token's last use is not stored: %+v", toks)
 			}
 		})
+	}
+}
+
+// TestProxyHoldsOffSlowAndOversizedClients checks the proxy listener's limits
+// on the real server: a client trickling its headers is cut off after
+// read_header_timeout, and oversized headers get a 431, neither reaching the
+// upstream.
+func TestProxyHoldsOffSlowAndOversizedClients(t *testing.T) {
+	hits := 0
+	var mu sync.Mutex
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits++
+		mu.Unlock()
+	}))
+	defer up.Close()
+	config := filepath.Join(t.TempDir(), "scimgate.yaml")
+	os.WriteFile(config, []byte("proxy:\n  read_header_timeout: 300ms\n  max_header_bytes: 4096\n"), 0o600)
+	s := startServe(t, sqltest.SQLitePath(t), nil, "--config", config, "--upstream", up.URL)
+
+	conn, err := net.Dial("tcp", s.addrs["proxy"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	io.WriteString(conn, "GET /orders HTTP/1.1\r\nHost: x\r\n") // and then nothing
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	io.Copy(io.Discard, conn) // returns when the server closes the connection
+	if waited := time.Since(start); waited > 3*time.Second {
+		t.Errorf("a client that never finished its headers was held for %v, want about 300ms", waited)
+	}
+
+	req, _ := http.NewRequest("GET", "http://"+s.addrs["proxy"]+"/orders", nil)
+	req.Header.Set("X-Padding", strings.Repeat("a", 64<<10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("64 KiB of headers: status %d, want 431", resp.StatusCode)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if hits != 0 {
+		t.Errorf("%d slow or oversized requests reached the upstream", hits)
 	}
 }
