@@ -16,6 +16,10 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/scimgate/scimgate/tokens"
 )
 
@@ -64,6 +68,15 @@ type Options struct {
 	// Activity receives one record per request; nil logs nothing.
 	Activity *ActivityLog
 	Logger   *slog.Logger
+
+	// TracerProvider, if set, traces every request: a server span, the
+	// authenticator's span and a client span for the upstream call, which
+	// gets a traceparent header. Propagator reads and writes that header
+	// (W3C trace context when nil).
+	TracerProvider trace.TracerProvider
+	Propagator     propagation.TextMapPropagator
+	// MeterProvider, if set, counts requests by status class and identity kind.
+	MeterProvider metric.MeterProvider
 }
 
 // Proxy is the authenticating reverse proxy. It is an http.Handler.
@@ -73,6 +86,7 @@ type Proxy struct {
 	headers headerNames
 	rp      *httputil.ReverseProxy
 	log     *slog.Logger
+	tel     telemetry
 }
 
 // New returns a Proxy to opts.Upstream.
@@ -89,7 +103,11 @@ func New(auth Authenticator, opts Options) (*Proxy, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Proxy{auth: auth, opts: opts, headers: newHeaderNames(opts.HeaderPrefix), log: opts.Logger}
+	p := &Proxy{auth: auth, headers: newHeaderNames(opts.HeaderPrefix), log: opts.Logger}
+	if err := p.instrument(&opts); err != nil {
+		return nil, fmt.Errorf("instrument proxy: %w", err)
+	}
+	p.opts = opts
 	upstream := opts.Upstream
 	p.rp = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -141,6 +159,10 @@ func (bufferPool) Put(b []byte) { buffers.Put(&b) }
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := recorder{ResponseWriter: w}
+	var span trace.Span
+	if p.tel.tracer != nil {
+		r, span = p.tel.startSpan(r)
+	}
 	id, refusal := p.admit(r)
 	switch {
 	case refusal != nil:
@@ -155,6 +177,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		p.rp.ServeHTTP(&rec, r)
 	}
+	if span != nil {
+		endSpan(span, id, refusal, &rec)
+	}
+	p.tel.countRequest(r.Context(), id, rec.status)
 	if p.opts.Activity != nil {
 		p.opts.Activity.record(r, id, refusal, &rec, start)
 	}

@@ -9,6 +9,9 @@ import (
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -98,6 +101,9 @@ type Authenticator struct {
 
 	lookups singleflight.Group
 	usage   usageBuffer
+
+	stats authStats
+	tel   authTelemetry
 }
 
 // entry is what the cache holds for one token hash: an identity, or the
@@ -153,29 +159,78 @@ func NewAuthenticator(store Store, policy *Policy, opts AuthOptions) *Authentica
 // token, and an error wrapping ErrUnavailable when the token is not cached
 // and the store cannot be asked: never an identity it could not verify.
 func (a *Authenticator) Authenticate(ctx context.Context, token string) (*Identity, error) {
+	if !a.tel.instrumented {
+		id, err, _ := a.authenticate(ctx, token)
+		return id, err
+	}
+	start := time.Now()
+	var span trace.Span
+	if trace.SpanFromContext(ctx).IsRecording() {
+		ctx, span = a.tel.tracer.Start(ctx, "scimgate.auth")
+	}
+	id, err, hit := a.authenticate(ctx, token)
+	a.tel.latency.Record(ctx, time.Since(start).Seconds())
+	if span != nil {
+		outcome, reason := "allowed", ""
+		switch e := err.(type) {
+		case nil:
+		case *AuthError:
+			outcome, reason = "refused", e.Reason
+		default:
+			outcome, reason = "unavailable", "store_unavailable"
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "store unavailable")
+		}
+		span.SetAttributes(attribute.Bool("scimgate.auth.cache_hit", hit),
+			attribute.String("scimgate.auth.outcome", outcome), attribute.String("scimgate.auth.reason", reason))
+		if id != nil {
+			span.SetAttributes(attribute.String("scimgate.token.id", id.TokenID))
+		}
+		span.End()
+	}
+	return id, err
+}
+
+func (a *Authenticator) authenticate(ctx context.Context, token string) (id *Identity, err error, hit bool) {
+	defer func() {
+		// A type switch, not errors.As: refusals are never wrapped here, and
+		// errors.As would cost an allocation per request.
+		switch e := err.(type) {
+		case nil:
+			a.stats.allowed.Add(1)
+		case *AuthError:
+			a.stats.refusal(e)
+		default:
+			a.stats.unavailable.Add(1)
+		}
+	}()
 	if token == "" {
-		return nil, ErrNoToken
+		return nil, ErrNoToken, false
 	}
 	secret, err := Parse(token)
 	if err != nil {
-		return nil, ErrMalformedToken
+		return nil, ErrMalformedToken, false
 	}
 	h := secret.Hash()
 	now := a.opts.Now()
 	nowNano := now.UnixNano()
-	e, ok := a.cache.Get(h)
-	if !ok || nowNano > e.expires || a.stale(nowNano) {
+	e, hit := a.cache.Get(h)
+	if !hit || nowNano > e.expires || a.stale(nowNano) {
+		hit = false
+		a.stats.misses.Add(1)
 		if e, err = a.lookup(ctx, h); err != nil {
-			return nil, err
+			return nil, err, false
 		}
+	} else {
+		a.stats.hits.Add(1)
 	}
 	if e.refusal != nil {
-		return nil, e.refusal
+		return nil, e.refusal, hit
 	}
 	sec := nowNano / int64(time.Second)
 	last := e.lastUse.Load()
 	if max(last, e.activeSince)+e.windowSeconds < sec {
-		return nil, ErrInactiveToken
+		return nil, ErrInactiveToken, hit
 	}
 	if last != sec {
 		e.lastUse.Store(sec)
@@ -183,7 +238,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (*Identi
 	if e.uses.Add(1) == 1 {
 		a.usage.add(e)
 	}
-	return e.identity, nil
+	return e.identity, nil, hit
 }
 
 func (a *Authenticator) stale(nowNano int64) bool {
@@ -262,7 +317,9 @@ func (a *Authenticator) add(h Hash, e *entry, c *StoredCredential) {
 		index(a.byOwner, c.Token.OwnerID, h)
 		a.mu.Unlock()
 	}
-	a.cache.Add(h, e)
+	if a.cache.Add(h, e) {
+		a.stats.evictions.Add(1)
+	}
 }
 
 func index(m map[string]map[Hash]struct{}, key string, h Hash) {
@@ -313,7 +370,9 @@ func (a *Authenticator) Apply(changes []Change) {
 	}
 	a.mu.Unlock()
 	for _, h := range hashes {
-		a.cache.Remove(h)
+		if a.cache.Remove(h) {
+			a.stats.invalidations.Add(1)
+		}
 	}
 }
 

@@ -4,6 +4,10 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // usageBuffer collects the cache entries used since the last flush. An entry
@@ -30,10 +34,25 @@ func (b *usageBuffer) take() []*entry {
 // FlushUsage writes the last-used times and use counts gathered since the
 // last flush, in one store statement. It returns how many tokens it wrote.
 // On error the uses are kept for the next flush.
-func (a *Authenticator) FlushUsage(ctx context.Context) (int, error) {
+func (a *Authenticator) FlushUsage(ctx context.Context) (n int, err error) {
 	es := a.usage.take()
 	if len(es) == 0 {
 		return 0, nil
+	}
+	if a.tel.instrumented {
+		start := time.Now()
+		var span trace.Span
+		ctx, span = a.tel.tracer.Start(ctx, "scimgate.usage.flush")
+		defer func() {
+			a.tel.flushTime.Record(ctx, time.Since(start).Seconds())
+			a.tel.flushTokens.Record(ctx, int64(n))
+			span.SetAttributes(attribute.Int("scimgate.usage.tokens", n))
+			if err != nil {
+				span.RecordError(err)
+				span.SetStatus(codes.Error, "flush failed")
+			}
+			span.End()
+		}()
 	}
 	byToken := make(map[string]*Usage, len(es))
 	counts := make([]int64, len(es))
@@ -104,13 +123,21 @@ func (a *Authenticator) AppliedSeq() int64 { return a.seq.Load() }
 // CatchUp applies every change-log entry past the last one applied.
 func (a *Authenticator) CatchUp(ctx context.Context) error {
 	for {
+		start := time.Now()
 		changes, err := a.store.ChangesSince(ctx, a.seq.Load(), 1000)
 		if err != nil {
 			return err
 		}
-		a.Apply(changes)
 		if len(changes) > 0 {
+			// A span only when there was something to apply: an idle poll
+			// four times a second is not worth a trace.
+			_, span := a.tel.tracerOrNoop().Start(ctx, "scimgate.changelog.apply", trace.WithTimestamp(start),
+				trace.WithAttributes(attribute.Int("scimgate.changelog.entries", len(changes)),
+					attribute.Int64("scimgate.changelog.last_seq", changes[len(changes)-1].Seq)))
+			a.Apply(changes)
+			a.tel.recordApplied(ctx, changes, time.Now())
 			a.seq.Store(changes[len(changes)-1].Seq)
+			span.End()
 		}
 		if len(changes) < 1000 {
 			a.synced.Store(a.opts.Now().UnixNano())

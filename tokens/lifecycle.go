@@ -412,6 +412,7 @@ func (s *Service) ExpireInactive(ctx context.Context) (expired int, err error) {
 			}
 		}
 		expired = len(toks)
+		t.expire(ReasonInactivity, expired)
 		return nil
 	})
 	if err != nil {

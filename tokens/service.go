@@ -9,6 +9,11 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Actor names who made a change, for the audit trail.
@@ -37,6 +42,8 @@ type Service struct {
 	// transaction before the call that made them returns, so that this
 	// process's own cache forgets them at once.
 	OnCommit func([]Change)
+
+	tel serviceTelemetry
 }
 
 // NewService returns a Service over store that resolves permissions with policy.
@@ -53,10 +60,31 @@ type txn struct {
 	actor   Actor
 	now     time.Time
 	changes []Change
+	expired map[Reason]int
+	span    trace.Span
+	named   bool
 }
 
 func (t *txn) audit(orgID, action, target, detail string) error {
+	if !t.named {
+		// The span is named after what the change does: "scimgate.token.revoke".
+		t.span.SetName("scimgate." + action)
+		t.span.SetAttributes(attribute.String("scimgate.org.id", orgID), attribute.String("scimgate.target", target))
+		t.named = true
+	}
 	return t.AppendAudit(&AuditEvent{OrgID: orgID, At: t.now, Actor: string(t.actor), Action: action, Target: target, Detail: detail})
+}
+
+// expire counts tokens expired for a reason, for the metric and the trace.
+func (t *txn) expire(reason Reason, n int) {
+	if n == 0 {
+		return
+	}
+	if t.expired == nil {
+		t.expired = map[Reason]int{}
+	}
+	t.expired[reason] += n
+	t.span.AddEvent("tokens expired", trace.WithAttributes(attribute.Int("scimgate.tokens.expired", n), attribute.String("scimgate.reason", string(reason))))
 }
 
 // invalidate notes that a token, or every token of an owner, may have to be
@@ -69,10 +97,24 @@ func (t *txn) invalidate(tokenID, ownerID string) error {
 	return nil
 }
 
-func (s *Service) update(ctx context.Context, actor Actor, fn func(*txn) error) error {
-	var committed []Change
-	err := s.store.Update(ctx, func(tx Tx) error {
-		t := &txn{Tx: tx, actor: actor, now: s.Now().UTC()}
+func (s *Service) update(ctx context.Context, actor Actor, fn func(*txn) error) (err error) {
+	span := trace.SpanFromContext(ctx) // a no-op span unless instrumented
+	if s.tel.tracer != nil {
+		ctx, span = s.tel.tracer.Start(ctx, "scimgate.tokens.update", trace.WithAttributes(attribute.String("scimgate.actor", string(actor))))
+		defer func() {
+			if err != nil {
+				span.RecordError(err)
+				span.SetStatus(codes.Error, string(ErrorCode(err)))
+			}
+			span.End()
+		}()
+	}
+	var committed *txn
+	err = s.store.Update(ctx, func(tx Tx) error {
+		t := &txn{Tx: tx, actor: actor, now: s.Now().UTC(), span: noopSpan}
+		if s.tel.tracer != nil {
+			t.span = span
+		}
 		if err := fn(t); err != nil {
 			return err
 		}
@@ -81,17 +123,24 @@ func (s *Service) update(ctx context.Context, actor Actor, fn func(*txn) error) 
 				return err
 			}
 		}
-		committed = t.changes
+		committed = t
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if len(committed) > 0 && s.OnCommit != nil {
-		s.OnCommit(committed)
+	if len(committed.changes) > 0 && s.OnCommit != nil {
+		s.OnCommit(committed.changes)
+	}
+	if s.tel.expired != nil {
+		for reason, n := range committed.expired {
+			s.tel.expired.Add(ctx, int64(n), metric.WithAttributes(attribute.String("reason", string(reason))))
+		}
 	}
 	return nil
 }
+
+var noopSpan = trace.SpanFromContext(context.Background())
 
 func (s *Service) view(ctx context.Context, fn func(Tx) error) error {
 	return s.store.View(ctx, fn)
@@ -374,6 +423,7 @@ func (s *Service) deactivated(t *txn, u *User, action string, reason Reason) (in
 	if err != nil {
 		return 0, err
 	}
+	t.expire(reason, n)
 	return n, t.invalidate("", u.ID)
 }
 
@@ -409,6 +459,7 @@ func (s *Service) ExpireUserTokens(ctx context.Context, actor Actor, orgID, user
 		if expired, err = s.expireUserTokens(t, u, reason); err != nil {
 			return err
 		}
+		t.expire(reason, expired)
 		return t.invalidate("", u.ID)
 	})
 	if err != nil {

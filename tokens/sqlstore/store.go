@@ -10,6 +10,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -27,12 +28,16 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/XSAM/otelsql"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+	"go.opentelemetry.io/otel/attribute"
+	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
+	"go.opentelemetry.io/otel/trace"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/scimgate/scimgate/tokens"
@@ -81,14 +86,51 @@ var _ tokens.Store = (*Store)(nil)
 // PostgreSQL, anything else the path of a SQLite file (optionally with a
 // file: prefix), created with its directory if missing. It does not migrate;
 // call Migrate.
-func Open(ctx context.Context, dsn string) (*Store, error) {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		return openPostgres(ctx, dsn)
+func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
 	}
-	return openSQLite(ctx, dsn)
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		return openPostgres(ctx, dsn, o)
+	}
+	return openSQLite(ctx, dsn, o)
 }
 
-func openSQLite(ctx context.Context, dsn string) (*Store, error) {
+// Option configures Open.
+type Option func(*options)
+
+type options struct {
+	tracerProvider trace.TracerProvider
+}
+
+// WithTracerProvider traces the store's queries (through otelsql) as
+// children of the caller's span; queries made outside a trace, such as the
+// change-log follower's polls, start none.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(o *options) { o.tracerProvider = tp }
+}
+
+// traced is the otelsql configuration; nil when tracing is off.
+func (o options) traced(system attribute.KeyValue) []otelsql.Option {
+	if o.tracerProvider == nil {
+		return nil
+	}
+	return []otelsql.Option{
+		otelsql.WithTracerProvider(o.tracerProvider),
+		otelsql.WithAttributes(system),
+		otelsql.WithSpanOptions(otelsql.SpanOptions{
+			OmitConnResetSession: true,
+			OmitConnPrepare:      true,
+			OmitRows:             true,
+			SpanFilter: func(ctx context.Context, _ otelsql.Method, _ string, _ []driver.NamedValue) bool {
+				return trace.SpanContextFromContext(ctx).IsValid()
+			},
+		}),
+	}
+}
+
+func openSQLite(ctx context.Context, dsn string, o options) (*Store, error) {
 	path, query, _ := strings.Cut(strings.TrimPrefix(dsn, "file:"), "?")
 	if path == "" {
 		return nil, errors.New("open sqlite database: the path is empty")
@@ -113,7 +155,13 @@ func openSQLite(ctx context.Context, dsn string) (*Store, error) {
 	if query != "" {
 		params += "&" + query
 	}
-	db, err := sqlx.Open("sqlite", path+"?"+params)
+	var sqlDB *sql.DB
+	if traced := o.traced(semconv.DBSystemNameSQLite); traced != nil {
+		sqlDB, err = otelsql.Open("sqlite", path+"?"+params, traced...)
+	} else {
+		sqlDB, err = sql.Open("sqlite", path+"?"+params)
+	}
+	db := sqlx.NewDb(sqlDB, "sqlite")
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite database %s: %w", path, err)
 	}
@@ -128,7 +176,7 @@ func openSQLite(ctx context.Context, dsn string) (*Store, error) {
 	return s, nil
 }
 
-func openPostgres(ctx context.Context, dsn string) (*Store, error) {
+func openPostgres(ctx context.Context, dsn string, o options) (*Store, error) {
 	// url.Parse first: its errors, unlike pgx's, can be shown without the
 	// URL, and so without the password.
 	if _, err := url.Parse(dsn); err != nil {
@@ -147,7 +195,11 @@ func openPostgres(ctx context.Context, dsn string) (*Store, error) {
 		// minutes; connect_timeout in the DSN overrides this.
 		cfg.ConnectTimeout = 10 * time.Second
 	}
-	db := sqlx.NewDb(stdlib.OpenDB(*cfg), "pgx")
+	sqlDB := stdlib.OpenDB(*cfg)
+	if traced := o.traced(semconv.DBSystemNamePostgreSQL); traced != nil {
+		sqlDB = otelsql.OpenDB(stdlib.GetConnector(*cfg), traced...)
+	}
+	db := sqlx.NewDb(sqlDB, "pgx")
 	// Bounded, so that a burst of writers waiting for one row lock cannot
 	// use up the server's connections; DB() can change it.
 	db.SetMaxOpenConns(20)

@@ -1,0 +1,164 @@
+package proxy
+
+import (
+	"context"
+	"net"
+	"net/http"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/scimgate/scimgate/tokens"
+)
+
+const instrumentationName = "github.com/scimgate/scimgate/proxy"
+
+// telemetry is the proxy's tracer and instruments. With tracing off no span
+// is started and the request's context is left alone; metric options are
+// built once, so counting a request does not allocate.
+type telemetry struct {
+	tracer     trace.Tracer // nil: tracing off
+	propagator propagation.TextMapPropagator
+	requests   metric.Int64Counter
+	// requestOpts[kind][status class] are the attribute options of requests.
+	requestOpts [3][6][]metric.AddOption
+}
+
+func (p *Proxy) instrument(o *Options) error {
+	t := &p.tel
+	if o.TracerProvider != nil {
+		t.tracer = o.TracerProvider.Tracer(instrumentationName)
+		t.propagator = o.Propagator
+		if t.propagator == nil {
+			t.propagator = propagation.TraceContext{}
+		}
+		// The upstream call becomes a client span, and the upstream gets a
+		// traceparent so that its own spans join the trace.
+		o.Transport = otelhttp.NewTransport(o.Transport,
+			otelhttp.WithTracerProvider(o.TracerProvider),
+			otelhttp.WithPropagators(t.propagator),
+			otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()))
+		if o.Activity != nil {
+			o.Activity.TraceID = traceID
+		}
+	}
+	if o.MeterProvider == nil {
+		return nil
+	}
+	m := o.MeterProvider.Meter(instrumentationName)
+	var err error
+	if t.requests, err = m.Int64Counter("scimgate.proxy.requests", metric.WithUnit("{request}"),
+		metric.WithDescription("Requests through the proxy, by status class and identity kind.")); err != nil {
+		return err
+	}
+	for k, kind := range []string{"none", string(tokens.KindUser), string(tokens.KindService)} {
+		for c := range 6 {
+			class := "other"
+			if c > 0 {
+				class = string(rune('0'+c)) + "xx"
+			}
+			t.requestOpts[k][c] = []metric.AddOption{metric.WithAttributes(
+				attribute.String("http.response.status_class", class), attribute.String("scimgate.identity.kind", kind))}
+		}
+	}
+	if o.Activity != nil {
+		dropped, err := m.Int64ObservableCounter("scimgate.activity_log.dropped", metric.WithUnit("{line}"),
+			metric.WithDescription("Activity log lines dropped because the writer could not keep up."))
+		if err != nil {
+			return err
+		}
+		activity := o.Activity
+		_, err = m.RegisterCallback(func(_ context.Context, ob metric.Observer) error {
+			ob.ObserveInt64(dropped, activity.Dropped())
+			return nil
+		}, dropped)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func traceID(ctx context.Context) string {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		return sc.TraceID().String()
+	}
+	return ""
+}
+
+// startSpan starts the request's server span, continuing the caller's trace
+// if it sent a traceparent.
+func (t *telemetry) startSpan(r *http.Request) (*http.Request, trace.Span) {
+	ctx := t.propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	ctx, span := t.tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer))
+	if span.IsRecording() {
+		span.SetAttributes(
+			semconv.HTTPRequestMethodKey.String(r.Method),
+			semconv.URLPath(r.URL.Path),
+			semconv.URLScheme(scheme(r)),
+			semconv.ServerAddress(r.Host),
+			semconv.UserAgentOriginal(r.UserAgent()),
+		)
+		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+			span.SetAttributes(semconv.NetworkPeerAddress(host))
+		}
+	}
+	return r.WithContext(ctx), span
+}
+
+func scheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// endSpan records the outcome on the server span: who called, with which
+// token (its ID, never the token), and how it ended.
+func endSpan(span trace.Span, id *tokens.Identity, refusal error, rec *recorder) {
+	if span.IsRecording() {
+		span.SetAttributes(semconv.HTTPResponseStatusCode(rec.status), semconv.HTTPResponseBodySize(int(rec.bytes)))
+		if id != nil {
+			span.SetAttributes(
+				attribute.String("enduser.id", id.OwnerID),
+				attribute.String("scimgate.identity.kind", string(id.Kind)),
+				attribute.String("scimgate.identity.name", id.OwnerName),
+				attribute.String("scimgate.org.id", id.OrgID),
+				attribute.String("scimgate.token.id", id.TokenID),
+				attribute.String("scimgate.token.prefix", id.DisplayPrefix),
+			)
+		}
+		if refusal != nil {
+			span.SetAttributes(attribute.String("scimgate.refusal", refusal.Error()))
+		}
+		if rec.status >= 500 {
+			span.SetStatus(codes.Error, http.StatusText(rec.status))
+		}
+	}
+	span.End()
+}
+
+// countRequest counts a finished request without allocating.
+func (t *telemetry) countRequest(ctx context.Context, id *tokens.Identity, status int) {
+	if t.requests == nil {
+		return
+	}
+	kind := 0
+	if id != nil {
+		kind = 1
+		if id.Kind == tokens.KindService {
+			kind = 2
+		}
+	}
+	class := status / 100
+	if class < 1 || class > 5 {
+		class = 0
+	}
+	t.requests.Add(ctx, 1, t.requestOpts[kind][class]...)
+}
