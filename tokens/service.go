@@ -542,7 +542,7 @@ func (s *Service) ReplaceGroup(ctx context.Context, actor Actor, g *Group, ifVer
 		return err
 	}
 	err := s.update(ctx, actor, func(t *txn) error {
-		old, err := t.Group(g.OrgID, g.ID)
+		old, err := t.LockGroup(g.OrgID, g.ID)
 		if err != nil {
 			return notFound(err, "group %s not found", g.ID)
 		}
@@ -594,7 +594,7 @@ func symmetricDifference(a, b []string) []string {
 // DeleteGroup deletes a group; its members lose what it granted at once.
 func (s *Service) DeleteGroup(ctx context.Context, actor Actor, orgID, id string) error {
 	err := s.update(ctx, actor, func(t *txn) error {
-		g, err := t.Group(orgID, id)
+		g, err := t.LockGroup(orgID, id)
 		if err != nil {
 			return notFound(err, "group %s not found", id)
 		}

@@ -57,6 +57,9 @@ type Tx interface {
 	UpdateGroup(g *Group) error
 	DeleteGroup(orgID, id string) error
 	Group(orgID, id string) (*Group, error)
+	// LockGroup reads a group and holds it until the transaction ends, so
+	// that two replicas changing its members one after the other both count.
+	LockGroup(orgID, id string) (*Group, error)
 	Groups(orgID string, f GroupFilter) ([]Group, int, error)
 	// GroupsOfUser lists the display names of a user's groups.
 	GroupsOfUser(userID string) ([]string, error)

@@ -373,8 +373,16 @@ func (t *tx) DeleteGroup(orgID, id string) error {
 }
 
 func (t *tx) Group(orgID, id string) (*tokens.Group, error) {
+	return t.group(orgID, id, "")
+}
+
+func (t *tx) LockGroup(orgID, id string) (*tokens.Group, error) {
+	return t.group(orgID, id, t.forUpdate())
+}
+
+func (t *tx) group(orgID, id, lock string) (*tokens.Group, error) {
 	var r groupRow
-	if err := t.get(&r, `SELECT `+groupColumns+` FROM groups WHERE org_id = ? AND id = ?`, orgID, id); err != nil {
+	if err := t.get(&r, `SELECT `+groupColumns+` FROM groups WHERE org_id = ? AND id = ?`+lock, orgID, id); err != nil {
 		return nil, fmt.Errorf("group %s: %w", id, err)
 	}
 	g := []tokens.Group{r.group()}
