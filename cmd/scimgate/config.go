@@ -40,6 +40,8 @@ type Config struct {
 	Auth        AuthConfig        `yaml:"auth"`
 	ActivityLog ActivityLogConfig `yaml:"activity_log"`
 	Permissions PermissionsConfig `yaml:"permissions"`
+	Telemetry   TelemetryConfig   `yaml:"telemetry"`
+	SCIM        SCIMConfig        `yaml:"scim"`
 
 	// ShutdownTimeout bounds a graceful shutdown: in-flight requests get
 	// this long to finish.
@@ -75,6 +77,8 @@ type ProxyConfig struct {
 	MaxIdleConnsPerHost int           `yaml:"max_idle_conns_per_host"`
 	// UpstreamTimeout is how long to wait for the upstream's response headers.
 	UpstreamTimeout time.Duration `yaml:"upstream_timeout"`
+	// TLS is off by default: a sidecar behind a TLS-terminating mesh.
+	TLS TLSConfig `yaml:"tls"`
 }
 
 // Route requires a permission for requests whose path starts with
@@ -85,9 +89,81 @@ type Route struct {
 	Permission string   `yaml:"permission"`
 }
 
+// SCIMConfig configures the SCIM 2.0 endpoint at /scim/v2 on the
+// management listener.
+type SCIMConfig struct {
+	// BaseURL is the endpoint's public URL, as identity providers reach it
+	// (e.g. https://id.example.com/scim/v2); it starts the Location of
+	// created resources. Empty means the path /scim/v2 alone.
+	BaseURL string `yaml:"base_url"`
+}
+
 // ManagementConfig configures the listener of /healthz and /readyz.
 type ManagementConfig struct {
-	Listen string `yaml:"listen"`
+	Listen string    `yaml:"listen"`
+	TLS    TLSConfig `yaml:"tls"`
+}
+
+// TLSConfig configures TLS on one listener; see tls.go.
+type TLSConfig struct {
+	// Mode is "off" (plain HTTP), "files" (CertFile and KeyFile, reloaded
+	// when they change) or "acme" (certificates obtained and renewed
+	// automatically).
+	Mode string `yaml:"mode"`
+	// MinVersion is the lowest TLS version accepted: "1.2" or "1.3".
+	MinVersion string     `yaml:"min_version"`
+	CertFile   string     `yaml:"cert_file"`
+	KeyFile    string     `yaml:"key_file"`
+	ACME       ACMEConfig `yaml:"acme"`
+	HSTS       HSTSConfig `yaml:"hsts"`
+}
+
+// ACMEConfig configures mode "acme". Certificates and the ACME account
+// are stored under <data_dir>/certmagic.
+type ACMEConfig struct {
+	// Domains get certificates at start.
+	Domains []string `yaml:"domains"`
+	// Email is the contact the CA sends account notices to.
+	Email string `yaml:"email"`
+	// CA is the ACME directory URL; Let's Encrypt's production one by default.
+	CA string `yaml:"ca"`
+	// CARoot is a PEM file of the roots to trust when talking to CA (a
+	// private CA); empty means the system's roots.
+	CARoot                  string `yaml:"ca_root"`
+	DisableHTTPChallenge    bool   `yaml:"disable_http_challenge"`
+	DisableTLSALPNChallenge bool   `yaml:"disable_tls_alpn_challenge"`
+	// HTTPRedirectListen is the plain HTTP listener that answers the
+	// HTTP-01 challenge and redirects everything else to HTTPS. It runs
+	// only while the HTTP-01 challenge is enabled; empty disables both.
+	HTTPRedirectListen string `yaml:"http_redirect_listen"`
+	// OnDemand obtains certificates at the first TLS handshake for a name
+	// in Domains or OnDemandAllow instead of at start.
+	OnDemand      bool     `yaml:"on_demand"`
+	OnDemandAllow []string `yaml:"on_demand_allow"`
+	// RenewInterval is how often certificates are checked for renewal.
+	RenewInterval time.Duration `yaml:"renew_interval"`
+}
+
+// HSTSConfig configures the Strict-Transport-Security header; MaxAge 0
+// sends none.
+type HSTSConfig struct {
+	MaxAge            time.Duration `yaml:"max_age"`
+	IncludeSubdomains bool          `yaml:"include_subdomains"`
+}
+
+// defaultTLS is TLS off, with the ACME defaults ready for mode "acme".
+func defaultTLS() TLSConfig {
+	return TLSConfig{
+		Mode:       "off",
+		MinVersion: "1.2",
+		ACME: ACMEConfig{
+			Domains:            []string{},
+			CA:                 "https://acme-v02.api.letsencrypt.org/directory",
+			HTTPRedirectListen: ":80",
+			OnDemandAllow:      []string{},
+			RenewInterval:      10 * time.Minute,
+		},
+	}
 }
 
 // AuthConfig tunes the authenticator's cache and background work.
@@ -139,8 +215,9 @@ func DefaultConfig() *Config {
 			MaxHeaderBytes:       64 << 10,
 			MaxIdleConnsPerHost:  256,
 			UpstreamTimeout:      30 * time.Second,
+			TLS:                  defaultTLS(),
 		},
-		Management: ManagementConfig{Listen: "127.0.0.1:8081"},
+		Management: ManagementConfig{Listen: "127.0.0.1:8081", TLS: defaultTLS()},
 		Auth: AuthConfig{
 			CacheSize:             100_000,
 			CacheTTL:              5 * time.Minute,
@@ -157,6 +234,7 @@ func DefaultConfig() *Config {
 			GroupSets:   map[string][]string{},
 			DefaultSets: []string{},
 		},
+		Telemetry:       defaultTelemetryConfig(),
 		ShutdownTimeout: 20 * time.Second,
 	}
 }
@@ -409,7 +487,15 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s.permission: %q is not a known permission (declare it under permissions.custom)", name, r.Permission)
 		}
 	}
-	return nil
+	if err := c.Telemetry.validate(); err != nil {
+		return err
+	}
+	if c.SCIM.BaseURL != "" {
+		if u, err := url.Parse(c.SCIM.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("scim.base_url: %q is not an http or https URL such as https://id.example.com/scim/v2", c.SCIM.BaseURL)
+		}
+	}
+	return c.validateTLS() // in tls.go
 }
 
 // ValidateServe is Validate plus what only serve needs.
@@ -420,7 +506,7 @@ func (c *Config) ValidateServe() error {
 	if c.Proxy.Upstream == "" {
 		return errors.New("proxy.upstream: required to serve: set it in the config file, with SCIMGATE_UPSTREAM or with --upstream (an http or https URL)")
 	}
-	return nil
+	return c.validateTLSFiles() // in tls.go: the files only serve reads
 }
 
 func checkDatabase(dsn string) error {

@@ -253,10 +253,10 @@ func (c *cli) close() {
 }
 
 // openStore opens the database and applies pending migrations.
-func openStore(ctx context.Context, cfg *Config) (*sqlstore.Store, error) {
+func openStore(ctx context.Context, cfg *Config, opts ...sqlstore.Option) (*sqlstore.Store, error) {
 	// sqlstore creates a missing SQLite file and its directory, so a first
 	// start needs no setup.
-	store, err := sqlstore.Open(ctx, cfg.DatabaseDSN())
+	store, err := sqlstore.Open(ctx, cfg.DatabaseDSN(), opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -14,8 +14,13 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/scimgate/scimgate/proxy"
+	"github.com/scimgate/scimgate/scim"
+	"github.com/scimgate/scimgate/telemetry"
 	"github.com/scimgate/scimgate/tokens"
+	"github.com/scimgate/scimgate/tokens/sqlstore"
 )
 
 // serve runs the sidecar with a validated configuration until ctx is done,
@@ -29,9 +34,24 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
-
-	store, err := openStore(ctx, cfg)
+	logger := telemetry.NewLogger(stderr, level)
+	tel, err := cfg.Telemetry.setup(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Last, so that the spans of the shutdown itself are exported.
+		flush, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(flush); err != nil {
+			logger.Warn("flush telemetry", "err", err)
+		}
+	}()
+	var storeOpts []sqlstore.Option
+	if tel.Tracing {
+		storeOpts = append(storeOpts, sqlstore.WithTracerProvider(tel.TracerProvider))
+	}
+	store, err := openStore(ctx, cfg, storeOpts...)
 	if err != nil {
 		return err
 	}
@@ -54,6 +74,10 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	})
 	// What this process changes, its own cache forgets before the call returns.
 	svc.OnCommit = auth.Apply
+	if err := errors.Join(auth.Instrument(tel.TracerProvider, tel.MeterProvider),
+		svc.Instrument(tel.TracerProvider, tel.MeterProvider)); err != nil {
+		return fmt.Errorf("instrument: %w", err)
+	}
 	if err := bootstrap(ctx, svc, cfg, logger, stderr); err != nil {
 		return err
 	}
@@ -62,13 +86,23 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer activityOut.Close()
-	gateway, err := newProxy(cfg, auth, activity, logger)
+	gateway, err := newProxy(cfg, auth, activity, tel, logger)
 	if err != nil {
 		return err
 	}
 
+	scimHandler, err := scim.New(svc, auth, scim.Options{
+		BaseURL:        cfg.SCIM.BaseURL,
+		Logger:         logger,
+		TracerProvider: tracerIfTracing(tel),
+		Propagator:     tel.Propagator,
+		MeterProvider:  tel.MeterProvider,
+	})
+	if err != nil {
+		return err
+	}
 	management := &http.Server{
-		Handler:           managementRoutes(store),
+		Handler:           managementRoutes(store, scimHandler, tel.MetricsHandler),
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
@@ -84,6 +118,13 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	// TLS per listener, and the HTTP listeners of ACME's HTTP-01 (tls.go).
+	servers, stopTLS, err := secureListeners(ctx, cfg, logger, servers)
+	if err != nil {
+		closeListeners(servers)
+		return err
+	}
+	defer stopTLS()
 
 	// The background work outlives the servers' drain: the last requests'
 	// uses are flushed and their activity written after it.
@@ -109,7 +150,7 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	return err
 }
 
-func newProxy(cfg *Config, auth *tokens.Authenticator, activity *proxy.ActivityLog, logger *slog.Logger) (*proxy.Proxy, error) {
+func newProxy(cfg *Config, auth *tokens.Authenticator, activity *proxy.ActivityLog, tel *telemetry.Telemetry, logger *slog.Logger) (*proxy.Proxy, error) {
 	upstream, err := url.Parse(cfg.Proxy.Upstream)
 	if err != nil {
 		return nil, fmt.Errorf("proxy.upstream: %w", err)
@@ -127,7 +168,19 @@ func newProxy(cfg *Config, auth *tokens.Authenticator, activity *proxy.ActivityL
 		Routes:               routes,
 		Activity:             activity,
 		Logger:               logger,
+		TracerProvider:       tracerIfTracing(tel),
+		Propagator:           tel.Propagator,
+		MeterProvider:        tel.MeterProvider,
 	})
+}
+
+// tracerIfTracing is nil when nothing would record a span, so that the proxy
+// skips tracing work altogether.
+func tracerIfTracing(tel *telemetry.Telemetry) trace.TracerProvider {
+	if !tel.Tracing {
+		return nil
+	}
+	return tel.TracerProvider
 }
 
 // proxyServer is the proxy's listener, with the limits that keep slow or
@@ -232,11 +285,18 @@ func runServers(ctx context.Context, logger *slog.Logger, timeout time.Duration,
 }
 
 // managementRoutes serves the health endpoints for orchestrators and load
-// balancers.
-func managementRoutes(store pinger) http.Handler {
+// balancers, the SCIM endpoint for identity providers when scimHandler is not
+// nil, and Prometheus metrics when metrics is not nil.
+func managementRoutes(store pinger, scimHandler, metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", handleHealthz)
 	mux.Handle("GET /readyz", handleReadyz(store))
+	if scimHandler != nil {
+		mux.Handle(scim.Prefix+"/", scimHandler)
+	}
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics)
+	}
 	return mux
 }
 
