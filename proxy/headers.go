@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"fmt"
 	"net/http"
+	"slices"
 	"net/textproto"
 	"strings"
 )
@@ -37,7 +39,13 @@ var identityHeaders = map[string]bool{
 	"forwarded":                         true,
 }
 
-// headerNames are the canonical names of the identity headers scimgate sets.
+// IdentityHeaders names the identity headers the proxy can set, in the order
+// of Options.IdentityHeaders: the header is the prefix plus its title-cased
+// name ("token_id" → X-Scimgate-Token-Id).
+var IdentityHeaders = []string{"kind", "id", "name", "org", "org_id", "token_id", "permissions", "groups"}
+
+// headerNames are the canonical names of the identity headers scimgate sets;
+// an empty name is a header not forwarded.
 type headerNames struct {
 	prefix      string // lower case, "-" only
 	kind        string
@@ -50,8 +58,21 @@ type headerNames struct {
 	tokenID     string
 }
 
-func newHeaderNames(prefix string) headerNames {
-	c := func(s string) string { return textproto.CanonicalMIMEHeaderKey(prefix + s) }
+func newHeaderNames(prefix string, forward []string) (headerNames, error) {
+	if forward == nil {
+		forward = IdentityHeaders
+	}
+	for _, f := range forward {
+		if !slices.Contains(IdentityHeaders, f) {
+			return headerNames{}, fmt.Errorf("identity header %q: want one of %s", f, strings.Join(IdentityHeaders, ", "))
+		}
+	}
+	c := func(s string) string {
+		if !slices.Contains(forward, strings.ReplaceAll(strings.ToLower(s), "-", "_")) {
+			return ""
+		}
+		return textproto.CanonicalMIMEHeaderKey(prefix + s)
+	}
 	return headerNames{
 		prefix:      normalizeHeaderName(prefix),
 		kind:        c("Kind"),
@@ -62,7 +83,7 @@ func newHeaderNames(prefix string) headerNames {
 		groups:      c("Groups"),
 		permissions: c("Permissions"),
 		tokenID:     c("Token-Id"),
-	}
+	}, nil
 }
 
 func normalizeHeaderName(s string) string {

@@ -59,12 +59,19 @@ type Options struct {
 	Transport http.RoundTripper
 	// HeaderPrefix starts every identity header, e.g. "X-Scimgate-".
 	HeaderPrefix string
+	// IdentityHeaders are the identity headers forwarded, from
+	// IdentityHeaders; nil means all. Each costs the upstream a header to
+	// parse on every request. Client-sent headers under HeaderPrefix are
+	// removed either way.
+	IdentityHeaders []string
 	// ForwardAuthorization passes the client's Authorization header upstream.
 	ForwardAuthorization bool
 	// PublicPaths are path prefixes that pass without a token (and without
 	// an identity).
 	PublicPaths []string
-	Routes      []Route
+	// Routes are checked in order; the first that matches a request decides
+	// which permission it needs. A request no route matches needs none.
+	Routes []Route
 	// Activity receives one record per request; nil logs nothing.
 	Activity *ActivityLog
 	Logger   *slog.Logger
@@ -103,7 +110,11 @@ func New(auth Authenticator, opts Options) (*Proxy, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Proxy{auth: auth, headers: newHeaderNames(opts.HeaderPrefix), log: opts.Logger}
+	headers, err := newHeaderNames(opts.HeaderPrefix, opts.IdentityHeaders)
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{auth: auth, headers: headers, log: opts.Logger}
 	if err := p.instrument(&opts); err != nil {
 		return nil, fmt.Errorf("instrument proxy: %w", err)
 	}
@@ -180,7 +191,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if span != nil {
 		endSpan(span, id, refusal, &rec)
 	}
-	p.tel.countRequest(r.Context(), id, rec.status)
+	p.tel.countRequest(id, rec.status)
 	if p.opts.Activity != nil {
 		p.opts.Activity.record(r, id, refusal, &rec, start)
 	}
@@ -209,8 +220,11 @@ func (p *Proxy) admit(r *http.Request) (*tokens.Identity, error) {
 	}
 	for i := range p.opts.Routes {
 		rt := &p.opts.Routes[i]
-		if rt.matches(r) && !id.Has(rt.Permission) {
-			return id, &forbiddenError{permission: rt.Permission}
+		if rt.matches(r) {
+			if !id.Has(rt.Permission) {
+				return id, &forbiddenError{permission: rt.Permission}
+			}
+			break // the first matching rule decides
 		}
 	}
 	p.setIdentity(r.Header, id)
@@ -243,18 +257,30 @@ func bearerToken(r *http.Request) (string, bool) {
 func (p *Proxy) setIdentity(h http.Header, id *tokens.Identity) {
 	n := &p.headers
 	// One backing array for every value: one allocation instead of eight.
-	v := [...]string{string(id.Kind), id.OwnerID, escapeValue(id.OwnerName), escapeValue(id.OrgName),
-		id.OrgID, id.TokenID, joinEscaped(id.Permissions), ""}
+	v := [...]string{string(id.Kind), id.OwnerID, id.OrgID, id.TokenID, "", "", "", ""}
 	vals := v[:]
-	set := func(i int, key string) { h[key] = vals[i : i+1 : i+1] }
+	set := func(i int, key string) {
+		if key != "" {
+			h[key] = vals[i : i+1 : i+1]
+		}
+	}
 	set(0, n.kind)
 	set(1, n.id)
-	set(2, n.name)
-	set(3, n.org)
-	set(4, n.orgID)
-	set(5, n.tokenID)
-	set(6, n.permissions)
-	if id.Kind == tokens.KindUser {
+	set(2, n.orgID)
+	set(3, n.tokenID)
+	if n.name != "" {
+		vals[4] = escapeValue(id.OwnerName)
+		set(4, n.name)
+	}
+	if n.org != "" {
+		vals[5] = escapeValue(id.OrgName)
+		set(5, n.org)
+	}
+	if n.permissions != "" {
+		vals[6] = joinEscaped(id.Permissions)
+		set(6, n.permissions)
+	}
+	if n.groups != "" && id.Kind == tokens.KindUser {
 		vals[7] = joinEscaped(id.Groups)
 		set(7, n.groups)
 	}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -140,6 +141,11 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+func (f *fixture) proxyUpstream() *url.URL {
+	u, _ := url.Parse(f.up.URL)
+	return u
 }
 
 func (f *fixture) advance(d time.Duration) {
@@ -594,5 +600,43 @@ func TestActivityLogNamesOwnerNeverToken(t *testing.T) {
 		if strings.Contains(out, secret[8:]) || strings.Contains(out, hex.EncodeToString(h[:])) {
 			t.Errorf("the activity log contains a token or its hash")
 		}
+	}
+}
+
+func TestRoutesFirstMatchDecides(t *testing.T) {
+	f := newFixture(t, "sqlite", proxy.Options{Routes: []proxy.Route{
+		{PathPrefix: "/orders/export", Permission: "platform.tokens"},
+		{PathPrefix: "/orders", Methods: []string{"GET"}, Permission: "orders.read"},
+	}})
+	// The service token holds orders.read only (set "readers").
+	for _, tt := range []struct {
+		path string
+		want int
+	}{{"/orders/7", 200}, {"/orders/export", 403}, {"/elsewhere", 200}} {
+		if resp := f.get(t, tt.path, f.svcTok, nil); resp.StatusCode != tt.want {
+			t.Errorf("GET %s = %d, want %d", tt.path, resp.StatusCode, tt.want)
+		}
+	}
+}
+
+func TestOnlyChosenIdentityHeadersAreForwarded(t *testing.T) {
+	f := newFixture(t, "sqlite", proxy.Options{IdentityHeaders: []string{"id", "permissions"}})
+	resp := f.get(t, "/", f.userTok, http.Header{"X-Scimgate-Name": {"mallory"}})
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	_, h := f.up.last()
+	var got []string
+	for k := range h {
+		if strings.HasPrefix(k, "X-Scimgate-") {
+			got = append(got, k)
+		}
+	}
+	sort.Strings(got)
+	if strings.Join(got, ",") != "X-Scimgate-Id,X-Scimgate-Permissions" {
+		t.Errorf("upstream got identity headers %v, want only Id and Permissions", got)
+	}
+	if _, err := proxy.New(f.auth, proxy.Options{Upstream: f.proxyUpstream(), HeaderPrefix: "X-", IdentityHeaders: []string{"email"}}); err == nil {
+		t.Errorf("New with an unknown identity header succeeded")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"sync/atomic"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/attribute"
@@ -20,14 +21,15 @@ import (
 const instrumentationName = "github.com/scimgate/scimgate/proxy"
 
 // telemetry is the proxy's tracer and instruments. With tracing off no span
-// is started and the request's context is left alone; metric options are
-// built once, so counting a request does not allocate.
+// is started and the request's context is left alone. Requests are counted
+// with an atomic add, which the meter reads when it collects: no lock, no
+// allocation and no attribute lookup per request.
 type telemetry struct {
 	tracer     trace.Tracer // nil: tracing off
 	propagator propagation.TextMapPropagator
-	requests   metric.Int64Counter
-	// requestOpts[kind][status class] are the attribute options of requests.
-	requestOpts [3][6][]metric.AddOption
+	// requests[kind][status class]; kind 0 none, 1 user, 2 service; class 0
+	// for a status outside 1xx–5xx.
+	requests [3][6]atomic.Int64
 }
 
 func (p *Proxy) instrument(o *Options) error {
@@ -52,20 +54,33 @@ func (p *Proxy) instrument(o *Options) error {
 		return nil
 	}
 	m := o.MeterProvider.Meter(instrumentationName)
-	var err error
-	if t.requests, err = m.Int64Counter("scimgate.proxy.requests", metric.WithUnit("{request}"),
-		metric.WithDescription("Requests through the proxy, by status class and identity kind.")); err != nil {
+	requests, err := m.Int64ObservableCounter("scimgate.proxy.requests", metric.WithUnit("{request}"),
+		metric.WithDescription("Requests through the proxy, by status class and identity kind."))
+	if err != nil {
 		return err
 	}
+	var opts [3][6]metric.ObserveOption
 	for k, kind := range []string{"none", string(tokens.KindUser), string(tokens.KindService)} {
 		for c := range 6 {
 			class := "other"
 			if c > 0 {
 				class = string(rune('0'+c)) + "xx"
 			}
-			t.requestOpts[k][c] = []metric.AddOption{metric.WithAttributes(
-				attribute.String("http.response.status_class", class), attribute.String("scimgate.identity.kind", kind))}
+			opts[k][c] = metric.WithAttributes(attribute.String("http.response.status_class", class), attribute.String("scimgate.identity.kind", kind))
 		}
+	}
+	_, err = m.RegisterCallback(func(_ context.Context, ob metric.Observer) error {
+		for k := range t.requests {
+			for c := range t.requests[k] {
+				if n := t.requests[k][c].Load(); n > 0 {
+					ob.ObserveInt64(requests, n, opts[k][c])
+				}
+			}
+		}
+		return nil
+	}, requests)
+	if err != nil {
+		return err
 	}
 	if o.Activity != nil {
 		dropped, err := m.Int64ObservableCounter("scimgate.activity_log.dropped", metric.WithUnit("{line}"),
@@ -144,11 +159,8 @@ func endSpan(span trace.Span, id *tokens.Identity, refusal error, rec *recorder)
 	span.End()
 }
 
-// countRequest counts a finished request without allocating.
-func (t *telemetry) countRequest(ctx context.Context, id *tokens.Identity, status int) {
-	if t.requests == nil {
-		return
-	}
+// countRequest counts a finished request.
+func (t *telemetry) countRequest(id *tokens.Identity, status int) {
 	kind := 0
 	if id != nil {
 		kind = 1
@@ -160,5 +172,5 @@ func (t *telemetry) countRequest(ctx context.Context, id *tokens.Identity, statu
 	if class < 1 || class > 5 {
 		class = 0
 	}
-	t.requests.Add(ctx, 1, t.requestOpts[kind][class]...)
+	t.requests[kind][class].Add(1)
 }

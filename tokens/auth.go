@@ -165,7 +165,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (*Identi
 	}
 	start := time.Now()
 	var span trace.Span
-	if trace.SpanFromContext(ctx).IsRecording() {
+	if a.tel.tracing && trace.SpanFromContext(ctx).IsRecording() {
 		ctx, span = a.tel.tracer.Start(ctx, "scimgate.auth")
 	}
 	id, err, hit := a.authenticate(ctx, token)

@@ -45,6 +45,9 @@ type authTelemetry struct {
 	applied      metric.Int64Counter
 	lag          metric.Float64Histogram
 	instrumented bool
+	// tracing is false for a no-op tracer provider: then no request span
+	// can be recording, and looking for one is wasted work.
+	tracing bool
 }
 
 // Instrument makes the Authenticator trace its decisions, flushes and
@@ -53,6 +56,8 @@ func (a *Authenticator) Instrument(tp trace.TracerProvider, mp metric.MeterProvi
 	m := mp.Meter(instrumentationName)
 	t := &a.tel
 	t.tracer = tp.Tracer(instrumentationName)
+	_, noop := tp.(tracenoop.TracerProvider)
+	t.tracing = !noop
 	var err error
 	if t.latency, err = m.Float64Histogram("scimgate.auth.duration", metric.WithUnit("s"),
 		metric.WithDescription("Time to authenticate a bearer token, cache hit or miss."),

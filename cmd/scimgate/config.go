@@ -18,6 +18,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/scimgate/scimgate/proxy"
 	"github.com/scimgate/scimgate/tokens"
 )
 
@@ -63,6 +64,8 @@ type ProxyConfig struct {
 	// IdentityHeaderPrefix starts every identity header sent upstream;
 	// client-sent headers with it are removed.
 	IdentityHeaderPrefix string `yaml:"identity_header_prefix"`
+	// IdentityHeaders are the identity headers forwarded (proxy.IdentityHeaders).
+	IdentityHeaders []string `yaml:"identity_headers"`
 	// ForwardAuthorization passes the client's Authorization header upstream.
 	ForwardAuthorization bool    `yaml:"forward_authorization"`
 	Routes               []Route `yaml:"routes"`
@@ -208,6 +211,7 @@ func DefaultConfig() *Config {
 			Listen:               "127.0.0.1:8080",
 			PublicPaths:          []string{},
 			IdentityHeaderPrefix: "X-Scimgate-",
+			IdentityHeaders:      slices.Clone(proxy.IdentityHeaders),
 			Routes:               []Route{},
 			ReadHeaderTimeout:    10 * time.Second,
 			ReadTimeout:          60 * time.Second,
@@ -485,6 +489,11 @@ func (c *Config) Validate() error {
 		}
 		if !slices.Contains(known, r.Permission) {
 			return fmt.Errorf("%s.permission: %q is not a known permission (declare it under permissions.custom)", name, r.Permission)
+		}
+	}
+	for _, h := range c.Proxy.IdentityHeaders {
+		if !slices.Contains(proxy.IdentityHeaders, h) {
+			return fmt.Errorf("proxy.identity_headers: %q is not one of %s", h, strings.Join(proxy.IdentityHeaders, ", "))
 		}
 	}
 	if err := c.Telemetry.validate(); err != nil {

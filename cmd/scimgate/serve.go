@@ -163,6 +163,7 @@ func newProxy(cfg *Config, auth *tokens.Authenticator, activity *proxy.ActivityL
 		Upstream:             upstream,
 		Transport:            proxy.NewTransport(cfg.Proxy.MaxIdleConnsPerHost, cfg.Proxy.UpstreamTimeout),
 		HeaderPrefix:         cfg.Proxy.IdentityHeaderPrefix,
+		IdentityHeaders:      cfg.Proxy.IdentityHeaders,
 		ForwardAuthorization: cfg.Proxy.ForwardAuthorization,
 		PublicPaths:          cfg.Proxy.PublicPaths,
 		Routes:               routes,

@@ -3,14 +3,20 @@
 # measured side by side in one run with wrk (Debian package "wrk"):
 #
 #   1. the upstream, directly
-#   2. a bare ReverseProxy in front of it (pooled buffers and connections)
-#   3. scimgate in front of it, every request with one (cached) service token
+#   2. "bare": a bare ReverseProxy in front of it (pooled buffers and
+#      connections), the baseline
+#   3. "bare+ids": the same, also forwarding the identity headers scimgate
+#      sends for a service token (fixed values, no authentication): what
+#      passing an identity upstream costs by itself, mostly in the upstream,
+#      which parses the extra headers on the same two cores
+#   4. scimgate in front of it, every request with one (cached) service token
 #
-# Proxies 2 and 3 alternate for ROUNDS rounds so that a noisy neighbour hits
-# both alike; the ratio printed is scimgate's median throughput over the bare
-# proxy's. Everything runs on loopback and stops by itself.
+# The proxies alternate for ROUNDS rounds so that a noisy neighbour hits all
+# alike; the ratios printed are of median throughputs. Everything runs on
+# loopback and stops by itself.
 #
 #   proxy/loadtest/run.sh            # DURATION=10s CONNECTIONS=64 ROUNDS=3
+#   IDENTITY_HEADERS=id,permissions proxy/loadtest/run.sh   # forward fewer
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -18,9 +24,11 @@ DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 ROUNDS=${ROUNDS:-3}
+IDENTITY_HEADERS=${IDENTITY_HEADERS:-kind,id,name,org,org_id,token_id,permissions,groups}
 PORT_BASE=${PORT_BASE:-19000}
 UP=127.0.0.1:$PORT_BASE BARE=127.0.0.1:$((PORT_BASE + 1))
 GATE=127.0.0.1:$((PORT_BASE + 2)) MGMT=127.0.0.1:$((PORT_BASE + 3))
+BAREIDS=127.0.0.1:$((PORT_BASE + 4))
 
 command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" >&2; exit 1; }
 work=$(mktemp -d)
@@ -46,19 +54,22 @@ wait_port() {
 
 "$work/loadtest" upstream -listen "$UP" & pids+=($!)
 "$work/loadtest" bare -listen "$BARE" -upstream "http://$UP" 2>"$work/bare.log" & pids+=($!)
+"$work/loadtest" bare -identity-headers "${IDENTITY_HEADERS/,groups/}" -listen "$BAREIDS" -upstream "http://$UP" 2>>"$work/bare.log" & pids+=($!)
 
 db=$work/scimgate.db
 gate() { "$work/scimgate" --database "$db" "$@"; }
 gate org create --name loadtest >/dev/null
 token=$(gate --json service-token create --org loadtest --name wrk | sed -n 's/.*"token": *"\([^"]*\)".*/\1/p')
 [ -n "$token" ] || { echo "could not create a service token" >&2; exit 1; }
+printf 'proxy:\n  identity_headers: [%s]\n' "$IDENTITY_HEADERS" >"$work/scimgate.yaml"
 SCIMGATE_ACTIVITY_LOG_PATH="${ACTIVITY_LOG:-$work/activity.log}" \
-  "$work/scimgate" serve --database "$db" --upstream "http://$UP" --listen "$GATE" \
+  "$work/scimgate" serve --config "$work/scimgate.yaml" --database "$db" --upstream "http://$UP" --listen "$GATE" \
   --management-listen "$MGMT" 2>"$work/serve.log" & pids+=($!)
-wait_port "$UP"; wait_port "$BARE"; wait_port "$GATE"
+wait_port "$UP"; wait_port "$BARE"; wait_port "$BAREIDS"; wait_port "$GATE"
 
 # One request each first: connections open, scimgate's cache warm.
 curl -fsS -o /dev/null "http://$BARE/orders"
+curl -fsS -o /dev/null "http://$BAREIDS/orders"
 curl -fsS -o /dev/null -H "Authorization: Bearer $token" "http://$GATE/orders"
 
 # run NAME URL [HEADER]: prints "NAME requests/s p50 p99" and appends the rate.
@@ -82,18 +93,23 @@ run() {
   echo "$rps" >>"$work/$name.rates"
 }
 
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS rounds, $(nproc) cores"
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS rounds, $(nproc) cores; identity headers: $IDENTITY_HEADERS"
 run upstream "http://$UP/orders"
 for _ in $(seq "$ROUNDS"); do
   run bare "http://$BARE/orders"
+  run bare+ids "http://$BAREIDS/orders"
   run scimgate "http://$GATE/orders" "Authorization: Bearer $token"
 done
 
 median() { sort -g "$1" | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 bare=$(median "$work/bare.rates")
+ids=$(median "$work/bare+ids.rates")
 scim=$(median "$work/scimgate.rates")
 up=$(median "$work/upstream.rates")
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
 echo
-printf 'median req/s: upstream %.0f, bare proxy %.0f, scimgate %.0f\n' "$up" "$bare" "$scim"
-printf 'ratio scimgate / bare proxy: %.3f\n' "$(awk -v a="$scim" -v b="$bare" 'BEGIN {print a / b}')"
+printf 'median req/s: upstream %.0f, bare %.0f, bare+ids %.0f, scimgate %.0f\n' "$up" "$bare" "$ids" "$scim"
+echo "ratio scimgate / bare proxy:               $(ratio "$scim" "$bare")"
+echo "ratio bare+ids / bare proxy:               $(ratio "$ids" "$bare")   (the identity headers alone)"
+echo "ratio scimgate / bare proxy with the same headers: $(ratio "$scim" "$ids")   (authentication, metrics, activity log)"
 [ -f "$work/activity.log" ] && echo "activity log lines: $(wc -l <"$work/activity.log")"
