@@ -3,8 +3,8 @@ package proxy
 import (
 	"fmt"
 	"net/http"
-	"slices"
 	"net/textproto"
+	"slices"
 	"strings"
 )
 
