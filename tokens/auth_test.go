@@ -3,6 +3,8 @@ package tokens_test
 import (
 	"context"
 	"errors"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -323,4 +325,59 @@ func BenchmarkAuthenticateCached(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestFollowerResumesAfterLosingTheDatabase cuts every connection of a
+// follower (its LISTEN connection and its pool) on PostgreSQL, then revokes
+// a token from another process: the follower must reconnect and apply the
+// change from its last sequence, so the revocation is not lost.
+func TestFollowerResumesAfterLosingTheDatabase(t *testing.T) {
+	if os.Getenv(sqltest.EnvPostgresDSN) == "" {
+		t.Skip(sqltest.EnvPostgresDSN + " not set: the PostgreSQL reconnection test is skipped")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dsn := sqltest.PostgresDSN(t)
+	appName := "scimgate_follower_" + strings.ToLower(tokens.NewID("t"))
+	writer, reader := openAt(t, dsn), openAt(t, dsn+"&application_name="+appName)
+	policy, _ := tokens.NewPolicy(tokens.PolicyConfig{})
+	svc := tokens.NewService(writer, policy)
+	auth := tokens.NewAuthenticator(reader, policy, tokens.AuthOptions{StaleAfter: 5 * time.Second})
+	wake := make(chan struct{}, 1)
+	go reader.Listen(ctx, wake, nil)
+	go auth.Follow(ctx, 200*time.Millisecond, wake)
+
+	org, _ := svc.CreateOrg(ctx, tokens.Operator, "acme", 0)
+	st, sec, err := svc.CreateServiceToken(ctx, tokens.Operator, org.ID, tokens.ServiceTokenSpec{Name: "sync"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.Authenticate(ctx, sec.Plaintext()); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	waitFor(t, func() bool { return auth.Synced().After(began) })
+
+	var killed int
+	if err := writer.DB().GetContext(ctx, &killed,
+		`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1`, appName); err != nil {
+		t.Fatal(err)
+	}
+	if killed == 0 {
+		t.Fatal("no connection of the follower's store was found to cut")
+	}
+	if err := svc.RevokeServiceToken(ctx, tokens.Operator, "", st.ID); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for {
+		if _, err := auth.Authenticate(ctx, sec.Plaintext()); errors.Is(err, tokens.ErrRevokedToken) {
+			break
+		}
+		if time.Since(start) > time.Second {
+			t.Fatalf("after losing %d connections the follower did not apply a revocation within a second", killed)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("%d connections cut; revocation applied %v later", killed, time.Since(start).Round(time.Millisecond))
 }

@@ -31,8 +31,11 @@ var commands = []command{
 		synopsis: "[--check-config] [--upstream URL] [--listen ADDR] [--management-listen ADDR]",
 		summary:  "run the sidecar",
 		help: `Run the sidecar: apply database migrations, create org "default" and a
-bootstrap service token on the first start (printed once to stderr), and serve
-/healthz and /readyz on the management listener until SIGINT or SIGTERM.`,
+bootstrap service token on the first start (printed once to stderr), then
+authenticate and proxy every request on the proxy listener to the upstream, and
+serve /scim/v2 (SCIM 2.0 for identity providers), /metrics, /healthz and
+/readyz on the management listener, until SIGINT or SIGTERM (graceful: in-flight
+requests finish, last uses are written).`,
 		define: defineServe,
 	},
 	{

@@ -17,6 +17,13 @@
 #
 #   proxy/loadtest/run.sh            # DURATION=10s CONNECTIONS=64 ROUNDS=3
 #   IDENTITY_HEADERS=id,permissions proxy/loadtest/run.sh   # forward fewer
+#   TELEMETRY=off|metrics|trace-1|trace-100 proxy/loadtest/run.sh
+#
+# TELEMETRY: "metrics" (the default configuration: Prometheus metrics, no
+# tracing), "off" (no metrics either), or "trace-1"/"trace-100": metrics
+# and traces sampled at 1 % or 100 %, exported over OTLP to a real
+# OpenTelemetry Collector (built by .ci/otelcol.sh) that runs on the same
+# cores, as a sidecar collector would.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -25,6 +32,7 @@ CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 ROUNDS=${ROUNDS:-3}
 IDENTITY_HEADERS=${IDENTITY_HEADERS:-kind,id,name,org,org_id,token_id,permissions,groups}
+TELEMETRY=${TELEMETRY:-metrics}
 PORT_BASE=${PORT_BASE:-19000}
 UP=127.0.0.1:$PORT_BASE BARE=127.0.0.1:$((PORT_BASE + 1))
 GATE=127.0.0.1:$((PORT_BASE + 2)) MGMT=127.0.0.1:$((PORT_BASE + 3))
@@ -62,6 +70,36 @@ gate org create --name loadtest >/dev/null
 token=$(gate --json service-token create --org loadtest --name wrk | sed -n 's/.*"token": *"\([^"]*\)".*/\1/p')
 [ -n "$token" ] || { echo "could not create a service token" >&2; exit 1; }
 printf 'proxy:\n  identity_headers: [%s]\n' "$IDENTITY_HEADERS" >"$work/scimgate.yaml"
+case "$TELEMETRY" in
+  off) printf 'telemetry:\n  metrics: {prometheus: false}\n' >>"$work/scimgate.yaml" ;;
+  metrics) ;;
+  trace-1|trace-100)
+    otelcol=$(bash .ci/otelcol.sh)
+    cat >"$work/otelcol.yaml" <<YAML
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:$((PORT_BASE + 5))
+exporters:
+  debug:
+    verbosity: basic
+service:
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [debug]
+YAML
+    "$otelcol" --config "$work/otelcol.yaml" >"$work/otelcol.log" 2>&1 & pids+=($!)
+    export OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$((PORT_BASE + 5))
+    printf 'telemetry:\n  traces: {exporter: otlp-grpc, sample_ratio: %s}\n' \
+      "$(awk -v p="${TELEMETRY#trace-}" 'BEGIN {print p / 100}')" >>"$work/scimgate.yaml"
+    ;;
+  *) echo "TELEMETRY must be off, metrics, trace-1 or trace-100" >&2; exit 2 ;;
+esac
 SCIMGATE_ACTIVITY_LOG_PATH="${ACTIVITY_LOG:-$work/activity.log}" \
   "$work/scimgate" serve --config "$work/scimgate.yaml" --database "$db" --upstream "http://$UP" --listen "$GATE" \
   --management-listen "$MGMT" 2>"$work/serve.log" & pids+=($!)
@@ -93,7 +131,7 @@ run() {
   echo "$rps" >>"$work/$name.rates"
 }
 
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS rounds, $(nproc) cores; identity headers: $IDENTITY_HEADERS"
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS rounds, $(nproc) cores; identity headers: $IDENTITY_HEADERS; telemetry: $TELEMETRY"
 run upstream "http://$UP/orders"
 for _ in $(seq "$ROUNDS"); do
   run bare "http://$BARE/orders"
@@ -111,5 +149,9 @@ echo
 printf 'median req/s: upstream %.0f, bare %.0f, bare+ids %.0f, scimgate %.0f\n' "$up" "$bare" "$ids" "$scim"
 echo "ratio scimgate / bare proxy:               $(ratio "$scim" "$bare")"
 echo "ratio bare+ids / bare proxy:               $(ratio "$ids" "$bare")   (the identity headers alone)"
-echo "ratio scimgate / bare proxy with the same headers: $(ratio "$scim" "$ids")   (authentication, metrics, activity log)"
+echo "ratio scimgate / bare proxy with the same headers: $(ratio "$scim" "$ids")   (authentication, telemetry, activity log)"
+# Paired: each round's scimgate against the bare proxy measured just before
+# it, then the median; steadier when the machine's speed drifts.
+paste "$work/scimgate.rates" "$work/bare.rates" | awk '{print $1 / $2}' >"$work/paired.rates"
+echo "median of per-round ratios scimgate / bare proxy: $(median "$work/paired.rates" | awk '{printf "%.3f", $1}')"
 [ -f "$work/activity.log" ] && echo "activity log lines: $(wc -l <"$work/activity.log")"
