@@ -173,7 +173,7 @@ func TestTraceReachesARealCollector(t *testing.T) {
 	if gate != upstream {
 		t.Errorf("scimgate's span is in trace %s, the upstream's in %s: want one trace", gate, upstream)
 	}
-	for _, want := range []string{"scimgate/scimgate.auth/Internal", "scimgate/HTTP GET/Client", "scimgate/sql.conn.query/Client"} {
+	for _, want := range []string{"scimgate/scimgate.auth/Internal", "scimgate/GET/Client", "scimgate/sql.conn.query/Client"} {
 		if found[want] != gate {
 			t.Errorf("span %s in trace %q, want it in %s", want, found[want], gate)
 		}
