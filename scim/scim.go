@@ -60,6 +60,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 
 	elimity "github.com/elimity-com/scim"
 	"github.com/elimity-com/scim/optional"
@@ -70,6 +71,8 @@ import (
 
 	"github.com/scimgate/scimgate/tokens"
 )
+
+var allowStringValues sync.Once
 
 // Prefix is the path the endpoint is served under.
 const Prefix = "/scim/v2"
@@ -131,8 +134,9 @@ func New(svc *tokens.Service, auth Authenticator, opts Options) (http.Handler, e
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	// A process-wide switch of the library, read when it validates POST and
-	// PUT bodies: Entra sends booleans as strings ("active": "False").
-	schema.SetAllowStringValues(true)
+	// PUT bodies: Entra sends booleans as strings ("active": "False"). It is
+	// a plain global, so set it once: servers started together would race.
+	allowStringValues.Do(func() { schema.SetAllowStringValues(true) })
 	h := &handler{svc: svc, auth: auth, opts: opts, log: opts.Logger}
 	h.users = &users{h: h}
 	h.groups = &groups{h: h}
