@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -40,12 +41,15 @@ func init() {
 }
 
 func jsonBody(code, reason, message string) []byte {
-	b, _ := json.Marshal(struct {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // keep "<token>" readable
+	enc.Encode(struct {
 		Error   string `json:"error"`
 		Reason  string `json:"reason,omitempty"`
 		Message string `json:"message"`
 	}{code, reason, message})
-	return append(b, '\n')
+	return b.Bytes()
 }
 
 var (
