@@ -39,10 +39,14 @@ var identityHeaders = map[string]bool{
 	"forwarded":                         true,
 }
 
-// IdentityHeaders names the identity headers the proxy can set, in the order
-// of Options.IdentityHeaders: the header is the prefix plus its title-cased
-// name ("token_id" → X-Scimgate-Token-Id).
+// IdentityHeaders names the identity headers the proxy can set: the header
+// is the prefix plus its title-cased name ("token_id" → X-Scimgate-Token-Id).
 var IdentityHeaders = []string{"kind", "id", "name", "org", "org_id", "token_id", "permissions", "groups"}
+
+// DefaultIdentityHeaders are forwarded when Options.IdentityHeaders is nil:
+// all but org_id, which the org's (unique) name already identifies. Each
+// header costs the upstream a parse on every request.
+var DefaultIdentityHeaders = []string{"kind", "id", "name", "org", "token_id", "permissions", "groups"}
 
 // headerNames are the canonical names of the identity headers scimgate sets;
 // an empty name is a header not forwarded.
@@ -60,7 +64,7 @@ type headerNames struct {
 
 func newHeaderNames(prefix string, forward []string) (headerNames, error) {
 	if forward == nil {
-		forward = IdentityHeaders
+		forward = DefaultIdentityHeaders
 	}
 	for _, f := range forward {
 		if !slices.Contains(IdentityHeaders, f) {

@@ -60,7 +60,7 @@ type Options struct {
 	// HeaderPrefix starts every identity header, e.g. "X-Scimgate-".
 	HeaderPrefix string
 	// IdentityHeaders are the identity headers forwarded, from
-	// IdentityHeaders; nil means all. Each costs the upstream a header to
+	// IdentityHeaders; nil means DefaultIdentityHeaders. Each costs the upstream a header to
 	// parse on every request. Client-sent headers under HeaderPrefix are
 	// removed either way.
 	IdentityHeaders []string

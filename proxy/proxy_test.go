@@ -183,7 +183,7 @@ func TestIdentityReachesUpstream(t *testing.T) {
 					"X-Scimgate-Id":          f.alice.ID,
 					"X-Scimgate-Name":        "alice@acme.test",
 					"X-Scimgate-Org":         "acme",
-					"X-Scimgate-Org-Id":      f.org.ID,
+					"X-Scimgate-Org-Id":      "", // not among the default headers
 					"X-Scimgate-Groups":      "Order Desk",
 					"X-Scimgate-Permissions": "orders.read,orders.write",
 					"X-Scimgate-Token-Id":    f.userID,

@@ -211,7 +211,7 @@ func DefaultConfig() *Config {
 			Listen:               "127.0.0.1:8080",
 			PublicPaths:          []string{},
 			IdentityHeaderPrefix: "X-Scimgate-",
-			IdentityHeaders:      slices.Clone(proxy.IdentityHeaders),
+			IdentityHeaders:      slices.Clone(proxy.DefaultIdentityHeaders),
 			Routes:               []Route{},
 			ReadHeaderTimeout:    10 * time.Second,
 			ReadTimeout:          60 * time.Second,
