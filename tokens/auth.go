@@ -160,7 +160,7 @@ func NewAuthenticator(store Store, policy *Policy, opts AuthOptions) *Authentica
 // and the store cannot be asked: never an identity it could not verify.
 func (a *Authenticator) Authenticate(ctx context.Context, token string) (*Identity, error) {
 	if !a.tel.instrumented {
-		id, err, _ := a.authenticate(ctx, token)
+		id, _, err := a.authenticate(ctx, token)
 		return id, err
 	}
 	start := time.Now()
@@ -168,7 +168,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (*Identi
 	if a.tel.tracing && trace.SpanFromContext(ctx).IsRecording() {
 		ctx, span = a.tel.tracer.Start(ctx, "scimgate.auth")
 	}
-	id, err, hit := a.authenticate(ctx, token)
+	id, hit, err := a.authenticate(ctx, token)
 	a.tel.latency.Record(ctx, time.Since(start).Seconds())
 	if span != nil {
 		outcome, reason := "allowed", ""
@@ -191,7 +191,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (*Identi
 	return id, err
 }
 
-func (a *Authenticator) authenticate(ctx context.Context, token string) (id *Identity, err error, hit bool) {
+func (a *Authenticator) authenticate(ctx context.Context, token string) (id *Identity, hit bool, err error) {
 	defer func() {
 		// A type switch, not errors.As: refusals are never wrapped here, and
 		// errors.As would cost an allocation per request.
@@ -205,11 +205,11 @@ func (a *Authenticator) authenticate(ctx context.Context, token string) (id *Ide
 		}
 	}()
 	if token == "" {
-		return nil, ErrNoToken, false
+		return nil, false, ErrNoToken
 	}
 	secret, err := Parse(token)
 	if err != nil {
-		return nil, ErrMalformedToken, false
+		return nil, false, ErrMalformedToken
 	}
 	h := secret.Hash()
 	now := a.opts.Now()
@@ -219,18 +219,18 @@ func (a *Authenticator) authenticate(ctx context.Context, token string) (id *Ide
 		hit = false
 		a.stats.misses.Add(1)
 		if e, err = a.lookup(ctx, h); err != nil {
-			return nil, err, false
+			return nil, false, err
 		}
 	} else {
 		a.stats.hits.Add(1)
 	}
 	if e.refusal != nil {
-		return nil, e.refusal, hit
+		return nil, hit, e.refusal
 	}
 	sec := nowNano / int64(time.Second)
 	last := e.lastUse.Load()
 	if max(last, e.activeSince)+e.windowSeconds < sec {
-		return nil, ErrInactiveToken, hit
+		return nil, hit, ErrInactiveToken
 	}
 	if last != sec {
 		e.lastUse.Store(sec)
@@ -238,7 +238,7 @@ func (a *Authenticator) authenticate(ctx context.Context, token string) (id *Ide
 	if e.uses.Add(1) == 1 {
 		a.usage.add(e)
 	}
-	return e.identity, nil, hit
+	return e.identity, hit, nil
 }
 
 func (a *Authenticator) stale(nowNano int64) bool {
