@@ -160,10 +160,19 @@ func NewBufferPool() httputil.BufferPool { return bufferPool{} }
 
 type bufferPool struct{}
 
-var buffers = sync.Pool{New: func() any { b := make([]byte, 32*1024); return &b }}
+const bufferSize = 32 * 1024
 
-func (bufferPool) Get() []byte  { return *buffers.Get().(*[]byte) }
-func (bufferPool) Put(b []byte) { buffers.Put(&b) }
+// buffers holds array pointers, which go in and out of the pool without the
+// allocation a *[]byte would cost on every Put.
+var buffers = sync.Pool{New: func() any { return new([bufferSize]byte) }}
+
+func (bufferPool) Get() []byte { return buffers.Get().(*[bufferSize]byte)[:] }
+
+func (bufferPool) Put(b []byte) {
+	if len(b) == bufferSize {
+		buffers.Put((*[bufferSize]byte)(b))
+	}
+}
 
 // ServeHTTP authenticates the request and proxies it, or refuses it. A
 // refused request never reaches the upstream.

@@ -247,11 +247,7 @@ func defineUserCreate(fs *flag.FlagSet) action {
 		if err := required("--org", *orgName, "--user-name", *userName); err != nil {
 			return err
 		}
-		svc, err := c.service(ctx)
-		if err != nil {
-			return err
-		}
-		org, err := svc.OrgByName(ctx, *orgName)
+		svc, org, err := c.serviceForOrg(ctx, *orgName)
 		if err != nil {
 			return err
 		}
@@ -272,11 +268,7 @@ func defineUserList(fs *flag.FlagSet) action {
 		if err := required("--org", *orgName); err != nil {
 			return err
 		}
-		svc, err := c.service(ctx)
-		if err != nil {
-			return err
-		}
-		org, err := svc.OrgByName(ctx, *orgName)
+		svc, org, err := c.serviceForOrg(ctx, *orgName)
 		if err != nil {
 			return err
 		}
@@ -295,11 +287,7 @@ func defineUserDeactivate(fs *flag.FlagSet) action {
 		if err := required("--org", *orgName, "--user", *userName); err != nil {
 			return err
 		}
-		svc, err := c.service(ctx)
-		if err != nil {
-			return err
-		}
-		org, err := svc.OrgByName(ctx, *orgName)
+		svc, org, err := c.serviceForOrg(ctx, *orgName)
 		if err != nil {
 			return err
 		}
@@ -334,11 +322,7 @@ func defineServiceTokenCreate(fs *flag.FlagSet) action {
 		if err != nil {
 			return err
 		}
-		svc, err := c.service(ctx)
-		if err != nil {
-			return err
-		}
-		org, err := svc.OrgByName(ctx, *orgName)
+		svc, org, err := c.serviceForOrg(ctx, *orgName)
 		if err != nil {
 			return err
 		}
@@ -358,11 +342,7 @@ func defineServiceTokenList(fs *flag.FlagSet) action {
 		if err := required("--org", *orgName); err != nil {
 			return err
 		}
-		svc, err := c.service(ctx)
-		if err != nil {
-			return err
-		}
-		org, err := svc.OrgByName(ctx, *orgName)
+		svc, org, err := c.serviceForOrg(ctx, *orgName)
 		if err != nil {
 			return err
 		}
@@ -471,11 +451,7 @@ func defineUserTokenCreate(fs *flag.FlagSet) action {
 		if err := required("--org", *orgName, "--user", *userName, "--name", *name); err != nil {
 			return err
 		}
-		svc, err := c.service(ctx)
-		if err != nil {
-			return err
-		}
-		org, err := svc.OrgByName(ctx, *orgName)
+		svc, org, err := c.serviceForOrg(ctx, *orgName)
 		if err != nil {
 			return err
 		}
@@ -498,11 +474,7 @@ func defineUserTokenList(fs *flag.FlagSet) action {
 		if err := required("--org", *orgName); err != nil {
 			return err
 		}
-		svc, err := c.service(ctx)
-		if err != nil {
-			return err
-		}
-		org, err := svc.OrgByName(ctx, *orgName)
+		svc, org, err := c.serviceForOrg(ctx, *orgName)
 		if err != nil {
 			return err
 		}

@@ -16,6 +16,61 @@ import (
 	"github.com/scimgate/scimgate/tokens/sqlstore/sqltest"
 )
 
+// recordingUpstream is a real upstream that keeps the headers of the last
+// request it got.
+type recordingUpstream struct {
+	*httptest.Server
+	mu      sync.Mutex
+	headers http.Header
+	hits    int
+}
+
+func newRecordingUpstream(t *testing.T) *recordingUpstream {
+	u := &recordingUpstream{}
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.mu.Lock()
+		u.headers, u.hits = r.Header.Clone(), u.hits+1
+		u.mu.Unlock()
+		io.WriteString(w, "upstream says hi")
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+func (u *recordingUpstream) last() http.Header {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.headers
+}
+
+func (u *recordingUpstream) count() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.hits
+}
+
+// proxyGet sends GET url through the proxy with a bearer token (none if
+// empty) and extra headers, and returns the status and, for a refusal, its
+// reason.
+func proxyGet(t *testing.T, client *http.Client, url, token string, extra http.Header) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	for k, v := range extra {
+		req.Header[k] = v
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct{ Reason string }
+	json.NewDecoder(resp.Body).Decode(&body)
+	return resp.StatusCode, body.Reason
+}
+
 // TestProxyEndToEnd runs scimgate serve in front of a real upstream and
 // changes tokens with the CLI, which opens its own connection to the
 // database as another process would: the running server learns of each
@@ -25,15 +80,7 @@ func TestProxyEndToEnd(t *testing.T) {
 		t.Run(dialect, func(t *testing.T) {
 			t.Parallel()
 			c := newTestCLI(t, dialect)
-			var mu sync.Mutex
-			var seen http.Header
-			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				mu.Lock()
-				seen = r.Header.Clone()
-				mu.Unlock()
-				io.WriteString(w, "upstream says hi")
-			}))
-			defer up.Close()
+			up := newRecordingUpstream(t)
 
 			c.ok("org", "create", "--name", "acme")
 			c.ok("user", "create", "--org", "acme", "--user-name", "alice")
@@ -43,19 +90,9 @@ func TestProxyEndToEnd(t *testing.T) {
 			c.okJSON(&spare, "user-token", "create", "--org", "acme", "--user", "alice", "--name", "spare")
 
 			s := startServe(t, c.dsn, nil, "--upstream", up.URL)
-			gate := "http://" + s.addrs["proxy"]
+			gate := "http://" + s.addrs["proxy"] + "/orders"
 			call := func(token string) (int, string) {
-				req, _ := http.NewRequest("GET", gate+"/orders", nil)
-				req.Header.Set("Authorization", "Bearer "+token)
-				req.Header.Set("X-Scimgate-Name", "mallory")
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer resp.Body.Close()
-				var body struct{ Reason string }
-				json.NewDecoder(resp.Body).Decode(&body)
-				return resp.StatusCode, body.Reason
+				return proxyGet(t, http.DefaultClient, gate, token, http.Header{"X-Scimgate-Name": {"mallory"}})
 			}
 			for _, tc := range []struct{ token, name, kind string }{
 				{userTok.Token, "alice", "user"}, {svcTok.Token, "billing", "service"}, {spare.Token, "alice", "user"},
@@ -63,9 +100,8 @@ func TestProxyEndToEnd(t *testing.T) {
 				if code, _ := call(tc.token); code != 200 {
 					t.Fatalf("%s token: status %d, want 200", tc.kind, code)
 				}
-				mu.Lock()
+				seen := up.last()
 				name, kind, auth := seen.Get("X-Scimgate-Name"), seen.Get("X-Scimgate-Kind"), seen.Get("Authorization")
-				mu.Unlock()
 				if name != tc.name || kind != tc.kind || auth != "" {
 					t.Errorf("upstream saw name %q kind %q authorization %q, want %q %q and none", name, kind, auth, tc.name, tc.kind)
 				}
@@ -112,14 +148,7 @@ func TestProxyEndToEnd(t *testing.T) {
 // read_header_timeout, and oversized headers get a 431, neither reaching the
 // upstream.
 func TestProxyHoldsOffSlowAndOversizedClients(t *testing.T) {
-	hits := 0
-	var mu sync.Mutex
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		hits++
-		mu.Unlock()
-	}))
-	defer up.Close()
+	up := newRecordingUpstream(t)
 	config := filepath.Join(t.TempDir(), "scimgate.yaml")
 	os.WriteFile(config, []byte("proxy:\n  read_header_timeout: 300ms\n  max_header_bytes: 4096\n"), 0o600)
 	s := startServe(t, sqltest.SQLitePath(t), nil, "--config", config, "--upstream", up.URL)
@@ -147,9 +176,7 @@ func TestProxyHoldsOffSlowAndOversizedClients(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		t.Errorf("64 KiB of headers: status %d, want 431", resp.StatusCode)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if hits != 0 {
-		t.Errorf("%d slow or oversized requests reached the upstream", hits)
+	if n := up.count(); n != 0 {
+		t.Errorf("%d slow or oversized requests reached the upstream", n)
 	}
 }

@@ -245,6 +245,19 @@ func (c *cli) service(ctx context.Context) (*tokens.Service, error) {
 	return tokens.NewService(c.store, policy), nil
 }
 
+// serviceForOrg is service, then the org named by --org.
+func (c *cli) serviceForOrg(ctx context.Context, orgName string) (*tokens.Service, *tokens.Org, error) {
+	svc, err := c.service(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	org, err := svc.OrgByName(ctx, orgName)
+	if err != nil {
+		return nil, nil, err
+	}
+	return svc, org, nil
+}
+
 func (c *cli) close() {
 	if c.store != nil {
 		c.store.Close()

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -20,8 +19,7 @@ func TestSCIMDeactivationEndToEnd(t *testing.T) {
 		t.Run(dialect, func(t *testing.T) {
 			t.Parallel()
 			c := newTestCLI(t, dialect)
-			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-			defer up.Close()
+			up := newRecordingUpstream(t)
 			c.ok("org", "create", "--name", "acme")
 			var idp, usersOnly createdToken
 			c.okJSON(&idp, "service-token", "create", "--org", "acme", "--name", "okta", "--permissions", "platform.users,platform.groups")
@@ -45,16 +43,7 @@ func TestSCIMDeactivationEndToEnd(t *testing.T) {
 				return resp.StatusCode, out
 			}
 			proxied := func(token string) (int, string) {
-				req, _ := http.NewRequest("GET", "http://"+s.addrs["proxy"]+"/api", nil)
-				req.Header.Set("Authorization", "Bearer "+token)
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer resp.Body.Close()
-				var body struct{ Reason string }
-				json.NewDecoder(resp.Body).Decode(&body)
-				return resp.StatusCode, body.Reason
+				return proxyGet(t, http.DefaultClient, "http://"+s.addrs["proxy"]+"/api", token, nil)
 			}
 
 			if code, body := send(usersOnly.Token, "GET", "/Users", ""); code != 403 || !strings.Contains(fmt.Sprint(body["detail"]), "platform.groups") {

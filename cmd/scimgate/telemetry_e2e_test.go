@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -43,20 +42,7 @@ func otelcolPath(t *testing.T) string {
 // writing every span it gets to its log.
 type collector struct {
 	endpoint string
-	mu       sync.Mutex
-	log      strings.Builder
-}
-
-func (c *collector) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.log.Write(p)
-}
-
-func (c *collector) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.log.String()
+	syncBuffer
 }
 
 func startCollector(t *testing.T) *collector {
@@ -183,22 +169,15 @@ func TestTraceReachesARealCollector(t *testing.T) {
 // TestMetricsEndpoint scrapes /metrics on the real server after traffic and
 // a revocation made by another process.
 func TestMetricsEndpoint(t *testing.T) {
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	defer up.Close()
+	up := newRecordingUpstream(t)
 	c := newTestCLI(t, "sqlite")
 	c.ok("org", "create", "--name", "acme")
 	var tok createdToken
 	c.okJSON(&tok, "service-token", "create", "--org", "acme", "--name", "scraped")
 	s := startServe(t, c.dsn, nil, "--upstream", up.URL)
 	call := func() int {
-		req, _ := http.NewRequest("GET", "http://"+s.addrs["proxy"]+"/x", nil)
-		req.Header.Set("Authorization", "Bearer "+tok.Token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		code, _ := proxyGet(t, http.DefaultClient, "http://"+s.addrs["proxy"]+"/x", tok.Token, nil)
+		return code
 	}
 	for range 5 {
 		call()

@@ -345,15 +345,7 @@ func TestACMEWithPebble(t *testing.T) {
 	httpFwd := newForwarder(t)
 	p := startPebble(t, 10*time.Second, httpFwd.port, 1, false)
 
-	var mu sync.Mutex
-	var seen http.Header
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		seen = r.Header.Clone()
-		mu.Unlock()
-		io.WriteString(w, "upstream says hi")
-	}))
-	defer up.Close()
+	up := newRecordingUpstream(t)
 
 	c := newTestCLI(t, sqlstore.SQLite)
 	c.ok("org", "create", "--name", "acme")
@@ -405,9 +397,8 @@ proxy:
 	if got := resp.Header.Get("Strict-Transport-Security"); got != "max-age=31536000" {
 		t.Errorf("Strict-Transport-Security = %q, want max-age=31536000", got)
 	}
-	mu.Lock()
+	seen := up.last()
 	proto, name := seen.Get("X-Forwarded-Proto"), seen.Get("X-Scimgate-Name")
-	mu.Unlock()
 	if proto != "https" || name != "alice" {
 		t.Errorf("upstream saw X-Forwarded-Proto %q, X-Scimgate-Name %q; want https, alice", proto, name)
 	}
