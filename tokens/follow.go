@@ -120,11 +120,20 @@ func (a *Authenticator) Synced() time.Time { return time.Unix(0, a.synced.Load()
 // AppliedSeq is the last change-log sequence this process applied.
 func (a *Authenticator) AppliedSeq() int64 { return a.seq.Load() }
 
-// CatchUp applies every change-log entry past the last one applied.
-func (a *Authenticator) CatchUp(ctx context.Context) error {
+// CatchUp applies every change-log entry past the last one applied. One
+// runs at a time; requests waiting for a token missing from the index of
+// live tokens wait for one to end (see awaitSync).
+func (a *Authenticator) CatchUp(ctx context.Context) (err error) {
+	if err := a.lockCatchUp(ctx); err != nil {
+		a.syncEnded(0, false)
+		return err
+	}
+	defer a.unlockCatchUp()
+	n := a.syncs.begun.Add(1)
+	defer func() { a.syncEnded(n, err == nil) }()
 	for {
 		start := time.Now()
-		changes, err := a.store.ChangesSince(ctx, a.seq.Load(), 1000)
+		changes, err := a.store.ChangesSince(ctx, a.catchUpFrom(), 1000)
 		if err != nil {
 			return err
 		}
@@ -136,7 +145,11 @@ func (a *Authenticator) CatchUp(ctx context.Context) error {
 					attribute.Int64("scimgate.changelog.last_seq", changes[len(changes)-1].Seq)))
 			a.Apply(changes)
 			a.tel.recordApplied(ctx, changes, time.Now())
-			a.seq.Store(changes[len(changes)-1].Seq)
+			last := changes[len(changes)-1].Seq
+			a.seq.Store(max(a.seq.Load(), last))
+			if x := a.index.Load(); x != nil {
+				x.advance(last)
+			}
 			span.End()
 		}
 		if len(changes) < 1000 {

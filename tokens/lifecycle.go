@@ -81,7 +81,7 @@ func (s *Service) DeleteUserToken(ctx context.Context, actor Actor, orgID, owner
 		if err := t.audit(tok.OrgID, "token.delete", tok.ID, fmt.Sprintf("user token %q (%s)", tok.Name, tok.DisplayPrefix)); err != nil {
 			return err
 		}
-		return t.invalidate(tok.ID, "")
+		return t.rekeyed(tok.ID, tok.Hash, nil)
 	})
 	if err != nil {
 		return fmt.Errorf("delete user token %s: %w", tokenID, err)
@@ -341,6 +341,7 @@ func (s *Service) RegenerateServiceToken(ctx context.Context, actor Actor, orgID
 		if err != nil {
 			return fmt.Errorf("service user of token %s: %w", tok.ID, err)
 		}
+		oldHash := tok.Hash
 		tok.Hash, tok.DisplayPrefix = secret.Hash(), secret.DisplayPrefix()
 		tok.Status, tok.StatusReason, tok.StatusChangedAt = StatusActive, "", t.now
 		if err := t.UpdateToken(tok); err != nil {
@@ -350,7 +351,7 @@ func (s *Service) RegenerateServiceToken(ctx context.Context, actor Actor, orgID
 			return err
 		}
 		out = &ServiceToken{Token: *tok, PermissionSets: su.PermissionSets}
-		return t.invalidate(tok.ID, "")
+		return t.rekeyed(tok.ID, oldHash, &tok.Hash)
 	})
 	if err != nil {
 		return nil, Secret{}, fmt.Errorf("regenerate service token %s: %w", tokenID, err)
@@ -378,7 +379,7 @@ func (s *Service) DeleteServiceToken(ctx context.Context, actor Actor, orgID, to
 		if err := t.audit(tok.OrgID, "token.delete", tok.ID, fmt.Sprintf("service token %q (%s)", tok.Name, tok.DisplayPrefix)); err != nil {
 			return err
 		}
-		return t.invalidate(tok.ID, "")
+		return t.rekeyed(tok.ID, tok.Hash, nil)
 	})
 	if err != nil {
 		return fmt.Errorf("delete service token %s: %w", tokenID, err)

@@ -97,6 +97,30 @@ func (t *txn) invalidate(tokenID, ownerID string) error {
 	return nil
 }
 
+// CreateToken creates a token and announces its hash to every process's
+// index of live tokens. Overriding the store's method here means no
+// lifecycle rule that creates a token can forget the announcement: an
+// index that misses a token refuses it on every other replica.
+func (t *txn) CreateToken(tok *Token) error {
+	if err := t.Tx.CreateToken(tok); err != nil {
+		return err
+	}
+	t.changes = append(t.changes, Change{TokenID: tok.ID, At: t.now, Added: IndexKey(tok.Hash)})
+	return nil
+}
+
+// rekeyed notes that a token's hash changed from old to new (a regenerated
+// secret) or, with new nil, is gone (a deleted token): caches forget the
+// token and indexes of live tokens follow.
+func (t *txn) rekeyed(tokenID string, old Hash, new *Hash) error {
+	c := Change{TokenID: tokenID, At: t.now, Removed: IndexKey(old)}
+	if new != nil {
+		c.Added = IndexKey(*new)
+	}
+	t.changes = append(t.changes, c)
+	return nil
+}
+
 func (s *Service) update(ctx context.Context, actor Actor, fn func(*txn) error) (err error) {
 	span := trace.SpanFromContext(ctx) // a no-op span unless instrumented
 	if s.tel.tracer != nil {

@@ -28,6 +28,9 @@ type Store interface {
 	ChangesSince(ctx context.Context, seq int64, limit int) ([]Change, error)
 	// LastChange is the highest sequence in the change log (0 if empty).
 	LastChange(ctx context.Context) (int64, error)
+	// TokenHashes returns up to limit hashes of stored tokens (any status)
+	// above after, in byte order: one page of the authenticator's index load.
+	TokenHashes(ctx context.Context, after Hash, limit int) ([]Hash, error)
 
 	Ping(ctx context.Context) error
 	Close() error

@@ -168,4 +168,10 @@ type Change struct {
 	TokenID string
 	OwnerID string
 	At      time.Time
+	// Added and Removed are the IndexKey of a token hash that starts or
+	// stops existing with this change (a token created, regenerated or
+	// deleted), so that every process's index of live tokens follows the
+	// log without reading the tokens; 0 for none.
+	Added   uint64
+	Removed uint64
 }

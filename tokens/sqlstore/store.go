@@ -523,13 +523,38 @@ func (s *Store) ChangesSince(ctx context.Context, seq int64, limit int) ([]token
 		limit = math.MaxInt32
 	}
 	var rows []changeRow
-	q := s.db.Rebind(`SELECT seq, token_id, owner_id, at FROM changes WHERE seq > ? ORDER BY seq LIMIT ?`)
+	q := s.db.Rebind(`SELECT seq, token_id, owner_id, at, hash_added, hash_removed FROM changes WHERE seq > ? ORDER BY seq LIMIT ?`)
 	if err := s.db.SelectContext(ctx, &rows, q, seq, limit); err != nil {
 		return nil, fmt.Errorf("changes since %d: %w", seq, classify(err))
 	}
 	out := make([]tokens.Change, len(rows))
 	for i, r := range rows {
 		out[i] = r.change()
+	}
+	return out, nil
+}
+
+// TokenHashes returns up to limit stored token hashes above after, in byte
+// order, whatever the tokens' status: the authenticator loads its index of
+// live tokens page by page with it. The unique index on hash serves it.
+func (s *Store) TokenHashes(ctx context.Context, after tokens.Hash, limit int) ([]tokens.Hash, error) {
+	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT hash FROM tokens WHERE hash > ? ORDER BY hash LIMIT ?`), after[:], limit)
+	if err != nil {
+		return nil, fmt.Errorf("read token hashes: %w", classify(err))
+	}
+	defer rows.Close()
+	out := make([]tokens.Hash, 0, limit)
+	var b []byte
+	for rows.Next() {
+		if err := rows.Scan(&b); err != nil {
+			return nil, fmt.Errorf("read token hashes: %w", classify(err))
+		}
+		var h tokens.Hash
+		copy(h[:], b)
+		out = append(out, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read token hashes: %w", classify(err))
 	}
 	return out, nil
 }

@@ -716,10 +716,14 @@ type changeRow struct {
 	TokenID string `db:"token_id"`
 	OwnerID string `db:"owner_id"`
 	At      int64  `db:"at"`
+	// Index keys are unsigned; both databases store them as signed 64 bits.
+	HashAdded   int64 `db:"hash_added"`
+	HashRemoved int64 `db:"hash_removed"`
 }
 
 func (r changeRow) change() tokens.Change {
-	return tokens.Change{Seq: r.Seq, TokenID: r.TokenID, OwnerID: r.OwnerID, At: fromMicros(r.At)}
+	return tokens.Change{Seq: r.Seq, TokenID: r.TokenID, OwnerID: r.OwnerID, At: fromMicros(r.At),
+		Added: uint64(r.HashAdded), Removed: uint64(r.HashRemoved)}
 }
 
 // AppendChange adds c to the change log and sets c.Seq.
@@ -735,8 +739,8 @@ func (t *tx) AppendChange(c *tokens.Change) error {
 			return fmt.Errorf("append change: lock the change log: %w", err)
 		}
 	}
-	err := t.get(&c.Seq, `INSERT INTO changes (token_id, owner_id, at) VALUES (?, ?, ?) RETURNING seq`,
-		c.TokenID, c.OwnerID, micros(c.At))
+	err := t.get(&c.Seq, `INSERT INTO changes (token_id, owner_id, at, hash_added, hash_removed) VALUES (?, ?, ?, ?, ?) RETURNING seq`,
+		c.TokenID, c.OwnerID, micros(c.At), int64(c.Added), int64(c.Removed))
 	if err != nil {
 		return fmt.Errorf("append change: %w", err)
 	}
