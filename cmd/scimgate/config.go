@@ -184,6 +184,19 @@ type AuthConfig struct {
 	// SweepInterval is how often tokens past their inactivity window are
 	// marked expired.
 	SweepInterval time.Duration `yaml:"sweep_interval"`
+	// TokenIndex keeps the hashes of every stored token in memory, so that
+	// unknown tokens are refused without a database query.
+	TokenIndex bool `yaml:"token_index"`
+	// IndexSyncInterval: a token missing from the index is refused after
+	// one more change-log read; such reads begin at most this often.
+	IndexSyncInterval time.Duration `yaml:"index_sync_interval"`
+	// NegativeCacheSize bounds the unknown tokens remembered (apart from
+	// cache_size, so that they never evict good tokens).
+	NegativeCacheSize int `yaml:"negative_cache_size"`
+	// LookupConcurrency bounds the token lookups in the database at once;
+	// LookupQueueTimeout is how long a miss waits for a turn.
+	LookupConcurrency  int           `yaml:"lookup_concurrency"`
+	LookupQueueTimeout time.Duration `yaml:"lookup_queue_timeout"`
 }
 
 // ActivityLogConfig configures the one-line-per-request activity log.
@@ -230,6 +243,11 @@ func DefaultConfig() *Config {
 			PollInterval:          250 * time.Millisecond,
 			LastUsedFlushInterval: 30 * time.Second,
 			SweepInterval:         time.Hour,
+			TokenIndex:            true,
+			IndexSyncInterval:     20 * time.Millisecond,
+			NegativeCacheSize:     10_000,
+			LookupConcurrency:     8,
+			LookupQueueTimeout:    time.Second,
 		},
 		ActivityLog: ActivityLogConfig{Path: "-", Buffer: 4096},
 		Permissions: PermissionsConfig{
@@ -441,6 +459,8 @@ func (c *Config) Validate() error {
 		{"auth.poll_interval", c.Auth.PollInterval, false},
 		{"auth.last_used_flush_interval", c.Auth.LastUsedFlushInterval, false},
 		{"auth.sweep_interval", c.Auth.SweepInterval, false},
+		{"auth.index_sync_interval", c.Auth.IndexSyncInterval, false},
+		{"auth.lookup_queue_timeout", c.Auth.LookupQueueTimeout, false},
 		{"shutdown_timeout", c.ShutdownTimeout, false},
 	}
 	for _, d := range durations {
@@ -462,6 +482,8 @@ func (c *Config) Validate() error {
 		{"proxy.max_header_bytes", c.Proxy.MaxHeaderBytes},
 		{"proxy.max_idle_conns_per_host", c.Proxy.MaxIdleConnsPerHost},
 		{"auth.cache_size", c.Auth.CacheSize},
+		{"auth.negative_cache_size", c.Auth.NegativeCacheSize},
+		{"auth.lookup_concurrency", c.Auth.LookupConcurrency},
 		{"activity_log.buffer", c.ActivityLog.Buffer},
 	}
 	for _, n := range counts {

@@ -71,6 +71,11 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 		NegativeTTL: cfg.Auth.NegativeCacheTTL,
 		StaleAfter:  cfg.Auth.StaleAfter,
 		Logger:      logger,
+
+		NegativeCacheSize:  cfg.Auth.NegativeCacheSize,
+		LookupConcurrency:  cfg.Auth.LookupConcurrency,
+		LookupQueueTimeout: cfg.Auth.LookupQueueTimeout,
+		IndexSyncInterval:  cfg.Auth.IndexSyncInterval,
 	})
 	// What this process changes, its own cache forgets before the call returns.
 	svc.OnCommit = auth.Apply
@@ -133,6 +138,9 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	wake := make(chan struct{}, 1)
 	wg.Go(func() { store.Listen(background, wake, logger) })
 	wg.Go(func() { auth.Follow(background, cfg.Auth.PollInterval, wake) })
+	if cfg.Auth.TokenIndex {
+		wg.Go(func() { auth.RunIndexLoader(background, time.Second) })
+	}
 	wg.Go(func() { auth.RunUsageFlusher(background, cfg.Auth.LastUsedFlushInterval) })
 	wg.Go(func() { sweepInactive(background, svc, cfg.Auth.SweepInterval, logger) })
 	if activity != nil {
