@@ -6,6 +6,7 @@
 //
 //	loadtest upstream -listen 127.0.0.1:19000
 //	loadtest bare -listen 127.0.0.1:19001 -upstream http://127.0.0.1:19000 [-identity-headers kind,id,…]
+//	loadtest flood -target http://127.0.0.1:19002 -tokens FILE [-flood-rate 10000] [-legit-rate 200] [-duration 10s]
 package main
 
 import (
@@ -37,8 +38,12 @@ var serviceIdentity = http.Header{
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadtest upstream|bare -listen ADDR [-upstream URL]")
+		fmt.Fprintln(os.Stderr, "usage: loadtest upstream|bare -listen ADDR [-upstream URL] | loadtest flood -target URL -tokens FILE")
 		os.Exit(2)
+	}
+	if os.Args[1] == "flood" {
+		runFlood(os.Args[2:]) // flood.go
+		return
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	listen := fs.String("listen", "127.0.0.1:19000", "address to listen on")
