@@ -109,13 +109,13 @@ func (t *txn) CreateToken(tok *Token) error {
 	return nil
 }
 
-// rekeyed notes that a token's hash changed from old to new (a regenerated
-// secret) or, with new nil, is gone (a deleted token): caches forget the
-// token and indexes of live tokens follow.
-func (t *txn) rekeyed(tokenID string, old Hash, new *Hash) error {
+// rekeyed notes that a token's hash changed from old to fresh (a
+// regenerated secret) or, with fresh nil, is gone (a deleted token): caches
+// forget the token and indexes of live tokens follow.
+func (t *txn) rekeyed(tokenID string, old Hash, fresh *Hash) error {
 	c := Change{TokenID: tokenID, At: t.now, Removed: IndexKey(old)}
-	if new != nil {
-		c.Added = IndexKey(*new)
+	if fresh != nil {
+		c.Added = IndexKey(*fresh)
 	}
 	t.changes = append(t.changes, c)
 	return nil
