@@ -7,14 +7,14 @@
 #
 #   proxy/loadtest/miss.sh                        # SQLite
 #   DATABASE=postgres://postgres@127.0.0.1:5432/test?sslmode=disable proxy/loadtest/miss.sh
-#   SIZES="1000 1000000" RATE=1000 DURATION=10s ROUNDS=3 proxy/loadtest/miss.sh
+#   SIZES="1000 1000000" RATE=300 DURATION=10s ROUNDS=3 proxy/loadtest/miss.sh
 #
 # Filling a million tokens takes a minute or two. Needs psql on PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 SIZES=${SIZES:-1000 1000000}
-RATE=${RATE:-1000}
+RATE=${RATE:-300}
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
 PORT_BASE=${PORT_BASE:-19200}
