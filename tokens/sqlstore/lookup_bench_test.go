@@ -147,6 +147,14 @@ func filledStore(b *testing.B, dialect string, n int) *sqlstore.Store {
 	if err := s.Analyze(ctx); err != nil {
 		b.Fatal(err)
 	}
+	if dialect == sqlstore.Postgres {
+		// What autovacuum does soon after a bulk load anyway: without it
+		// every first read of a row sets its hint bits and dirties its page,
+		// which says more about the load than about the lookup.
+		if _, err := s.DB().ExecContext(ctx, "VACUUM"); err != nil {
+			b.Fatal(err)
+		}
+	}
 	b.Logf("%s: %d tokens filled in %v", dialect, n, time.Since(start).Round(time.Millisecond))
 	filled[key] = s
 	return s
