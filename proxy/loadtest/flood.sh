@@ -24,6 +24,7 @@ FLOOD_RATE=${FLOOD_RATE:-10000}
 LEGIT_RATE=${LEGIT_RATE:-200}
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
+STATS_WAIT=${STATS_WAIT:-61}
 # MALFORMED=true floods with tokens whose checksum is wrong: refused before
 # any cache or index, they show what the requests alone cost the machine.
 MALFORMED=${MALFORMED:-false}
@@ -57,8 +58,9 @@ else
 fi
 pg() { psql "$DATABASE" -Atc "SELECT pg_stat_clear_snapshot(); $1" | tail -1; }
 # hash_scans: index scans of tokens.hash (token lookups); log_scans: of the
-# change log (follower and index reads). Statistics reach the view when a
-# backend has been idle a while, hence the sleeps before reading them.
+# change log (follower and index reads). A busy backend reports its
+# statistics up to a minute late, hence the wait before each reading
+# (STATS_WAIT), and one reading before and one after all the rounds.
 hash_scans() { pg "SELECT coalesce(sum(idx_scan), 0) FROM pg_stat_user_indexes WHERE schemaname = '$schema' AND indexrelname = 'tokens_hash_key'"; }
 log_scans() { pg "SELECT coalesce(sum(idx_scan), 0) FROM pg_stat_user_tables WHERE schemaname = '$schema' AND relname = 'changes'"; }
 metric() { curl -fsS "http://$MGMT/metrics" | awk -v m="$1" '$1 == m || index($1, m "{") == 1 {s += $2} END {print s + 0}'; }
@@ -93,13 +95,16 @@ while read -r t; do curl -fsS -o /dev/null -H "Authorization: Bearer $t" "http:/
 
 echo "$(nproc) cores; $(if [ -n "$schema" ]; then echo PostgreSQL; else echo SQLite; fi); auth.token_index $TOKEN_INDEX, auth.cache_size $CACHE_SIZE; $ROUNDS rounds of $DURATION without, then with the flood"
 echo "legitimate: $LEGIT_RATE requests/s over 10 cached tokens; flood: $FLOOD_RATE distinct made-up tokens/s$($MALFORMED && echo ", with a wrong checksum")"
-lookups=0 refusals=0 syncs=0 negatives=0 flood_secs=0 pg_lookups=0 pg_log=0
+lookups=0 refusals=0 syncs=0 negatives=0 flood_secs=0
+if [ -n "$schema" ]; then
+  echo "(waiting ${STATS_WAIT}s for PostgreSQL's statistics)"
+  sleep "$STATS_WAIT"; h0=$(hash_scans) l0=$(log_scans) run_start=$(date +%s.%N)
+fi
 for round in $(seq "$ROUNDS"); do
   out=$("$work/loadtest" flood -target "http://$GATE/orders" -tokens "$work/tokens" -flood-rate 0 -legit-rate "$LEGIT_RATE" -duration "$DURATION")
   echo "round $round, no flood: $out"
   sed -n 's/.* p50 \([0-9]*\)µs.*/\1/p' <<<"$out" >>"$work/base.p50"
 
-  [ -n "$schema" ] && sleep 11 && h0=$(hash_scans) && l0=$(log_scans)
   m0=$(metric scimgate_auth_store_lookups_total) r0=$(metric scimgate_auth_index_refusals_total)
   s0=$(metric scimgate_auth_index_syncs_total) n0=$(metric scimgate_auth_negative_cache_hits_total)
   start=$(date +%s.%N)
@@ -112,11 +117,12 @@ for round in $(seq "$ROUNDS"); do
   refusals=$((refusals + $(metric scimgate_auth_index_refusals_total) - r0))
   syncs=$((syncs + $(metric scimgate_auth_index_syncs_total) - s0))
   negatives=$((negatives + $(metric scimgate_auth_negative_cache_hits_total) - n0))
-  if [ -n "$schema" ]; then
-    sleep 11
-    pg_lookups=$((pg_lookups + $(hash_scans) - h0)) pg_log=$((pg_log + $(log_scans) - l0))
-  fi
 done
+if [ -n "$schema" ]; then
+  run_secs=$(awk -v s="$run_start" -v e="$(date +%s.%N)" 'BEGIN {print e - s}')
+  echo "(waiting ${STATS_WAIT}s for PostgreSQL's statistics)"
+  sleep "$STATS_WAIT"; pg_lookups=$(($(hash_scans) - h0)) pg_log=$(($(log_scans) - l0))
+fi
 
 median() { sort -g "$1" | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 per_s() { awk -v n="$1" -v s="$flood_secs" 'BEGIN {printf "%d (%.1f/s)", n, n / s}'; }
@@ -125,5 +131,5 @@ echo
 echo "legitimate p50, median of rounds: ${base}µs without the flood, ${flood}µs with it: $(awk -v a="$flood" -v b="$base" 'BEGIN {printf "%+.1f %%", 100 * (a - b) / b}')"
 echo "during the flood ($(printf %.1f "$flood_secs") s), counted by scimgate: store lookups $(per_s "$lookups"), refused by the index $(per_s "$refusals"), change-log reads for them $(per_s "$syncs"), negative-cache hits $(per_s "$negatives")"
 if [ -n "$schema" ]; then
-  echo "during the flood, PostgreSQL's statistics: index scans of tokens.hash (lookups) $(per_s "$pg_lookups"), of the change log (follower and index reads) $(per_s "$pg_log")"
+  echo "PostgreSQL's statistics over all rounds ($(printf %.1f "$run_secs") s, the flood's $(printf %.1f "$flood_secs") s among them): index scans of tokens.hash (lookups) $pg_lookups ($(per_s "$pg_lookups" | sed 's/.*(//; s/)//') of flood), of the change log (follower and index reads) $pg_log ($(awk -v n="$pg_log" -v s="$run_secs" 'BEGIN {printf "%.1f/s", n / s}'))"
 fi

@@ -72,8 +72,11 @@ done
 sleep 2 # the token indexes load
 
 echo "$(nproc) cores; $(if [ ${#schemas[@]} -gt 0 ]; then echo PostgreSQL; else echo SQLite; fi); every request a cache miss, $RATE/s over $DURATION, $ROUNDS rounds"
+reversed=$(tr ' ' '\n' <<<"$SIZES" | tac | tr '\n' ' ')
 for round in $(seq "$ROUNDS"); do
-  for n in $SIZES; do
+  order=$SIZES
+  [ $((round % 2)) -eq 0 ] && order=$reversed # neither size always goes first
+  for n in $order; do
     out=$("$work/loadtest" flood -target "http://127.0.0.1:$(cat "$work/port-$n")/orders" -tokens "$work/sample-$n" \
       -flood-rate 0 -legit-rate "$RATE" -legit-conns 64 -duration "$DURATION")
     printf 'round %d, %8d tokens: %s\n' "$round" "$n" "$out"
