@@ -822,3 +822,19 @@ func (m *Manager) Seats(ctx context.Context) (seats *Seats, err error) {
 	})
 	return seats, err
 }
+
+// Seats reports an org's seats with no caller rules: for the command line
+// that opens the database itself.
+func (s *Service) Seats(ctx context.Context, orgID string) (seats *Seats, err error) {
+	err = s.view(ctx, func(tx Tx) error {
+		org, err := tx.Org(orgID)
+		if err != nil {
+			return notFound(err, "org %s not found", orgID)
+		}
+		if seats, err = tx.CountSeats(org.ID, s.Now().UTC()); err == nil {
+			seats.OrgName = org.Name
+		}
+		return err
+	})
+	return seats, err
+}
