@@ -20,6 +20,8 @@ type command struct {
 	help     string   // what --help says about it
 	args     []string // names of the positional arguments
 	define   func(fs *flag.FlagSet) action
+	// remote: with --server the command calls the admin API (remote.go).
+	remote bool
 }
 
 // action runs a command with its positional arguments.
@@ -90,6 +92,7 @@ token of theirs expires at once.`,
 		help: `Create a service user and its token, and print the token once. An org holds
 at most 20 active service tokens.`,
 		define: defineServiceTokenCreate,
+		remote: true,
 	},
 	{
 		name:     "service-token list",
@@ -97,6 +100,7 @@ at most 20 active service tokens.`,
 		summary:  "list an org's service tokens",
 		help:     "List the service tokens of an org with their permission sets.",
 		define:   defineServiceTokenList,
+		remote:   true,
 	},
 	{
 		name:     "service-token edit",
@@ -106,6 +110,7 @@ at most 20 active service tokens.`,
 change applies to the next request made with it.`,
 		args:   []string{"ID"},
 		define: defineServiceTokenEdit,
+		remote: true,
 	},
 	{
 		name:     "service-token revoke",
@@ -115,6 +120,7 @@ change applies to the next request made with it.`,
 can be regenerated or deleted.`,
 		args:   []string{"ID"},
 		define: defineServiceTokenRevoke,
+		remote: true,
 	},
 	{
 		name:     "service-token regenerate",
@@ -124,6 +130,7 @@ can be regenerated or deleted.`,
 same service user; print the new token once. The old secret never works again.`,
 		args:   []string{"ID"},
 		define: defineServiceTokenRegenerate,
+		remote: true,
 	},
 	{
 		name:     "service-token delete",
@@ -132,6 +139,7 @@ same service user; print the new token once. The old secret never works again.`,
 		help:     "Delete a revoked service token and its service user. Revoke an active one first.",
 		args:     []string{"ID"},
 		define:   defineServiceTokenDelete,
+		remote:   true,
 	},
 	{
 		name:     "user-token create",
@@ -140,6 +148,7 @@ same service user; print the new token once. The old secret never works again.`,
 		help: `Create an API token for an active person and print it once. A person holds at
 most 10 active tokens; the token has their permissions and groups.`,
 		define: defineUserTokenCreate,
+		remote: true,
 	},
 	{
 		name:     "user-token list",
@@ -147,6 +156,7 @@ most 10 active tokens; the token has their permissions and groups.`,
 		summary:  "list an org's user tokens",
 		help:     "List the user tokens of an org, or of one person in it.",
 		define:   defineUserTokenList,
+		remote:   true,
 	},
 	{
 		name:     "user-token delete",
@@ -155,6 +165,7 @@ most 10 active tokens; the token has their permissions and groups.`,
 		help:     "Delete a user token: the next request with it is refused.",
 		args:     []string{"ID"},
 		define:   defineUserTokenDelete,
+		remote:   true,
 	},
 	{
 		name:     "audit list",
@@ -163,6 +174,7 @@ most 10 active tokens; the token has their permissions and groups.`,
 		help: `Show the audit trail of every change, newest first. With --server, the
 token's org only (it needs platform.tokens).`,
 		define: defineAuditList,
+		remote: true,
 	},
 	{
 		name:     "seats",
@@ -173,6 +185,7 @@ tokens; how many of them hold active user tokens; and the service users,
 which never take a seat. With --server, the token's org (it needs
 platform.users).`,
 		define: defineSeats,
+		remote: true,
 	},
 	{
 		name:     "token report",
@@ -186,6 +199,7 @@ token's org records the report in its audit trail, with --found-at. With
 --server, any active token may report (its own details shown where it may
 see them).`,
 		define: defineTokenReport,
+		remote: true,
 	},
 	{
 		name:     "token inspect",
@@ -196,6 +210,7 @@ keeps those) and show its ID, kind, owner, org and status, without changing
 anything. With --server, the token must be the caller's own or, with
 platform.tokens, one of its org's.`,
 		define: defineTokenInspect,
+		remote: true,
 	},
 }
 

@@ -77,6 +77,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return err
 	}
+	if c.global.server != "" && !cmd.remote {
+		return usagef("%s has no remote form: it opens the database itself (leave out --server)", cmd.name)
+	}
 	return act(ctx, c, positional)
 }
 
