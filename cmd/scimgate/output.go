@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -287,10 +288,14 @@ type listStream[T any] struct {
 	row    func(T) string // a table row, tab-separated
 	empty  string         // said on stderr when there is nothing to list
 	n      int
+	out    *bufio.Writer // stdout, written once a page
 	tw     *tabwriter.Writer
 }
 
 func (s *listStream[T]) add(items []T) error {
+	if s.out == nil {
+		s.out = bufio.NewWriterSize(s.c.stdout, 64<<10)
+	}
 	if s.c.global.json {
 		for _, v := range items {
 			b, err := json.MarshalIndent(v, "  ", "  ")
@@ -301,25 +306,27 @@ func (s *listStream[T]) add(items []T) error {
 			if s.n == 0 {
 				sep = "[\n  "
 			}
-			if _, err := fmt.Fprintf(s.c.stdout, "%s%s", sep, b); err != nil {
-				return err
-			}
+			s.out.WriteString(sep)
+			s.out.Write(b)
 			s.n++
 		}
-		return nil
+		return s.out.Flush()
 	}
 	if len(items) == 0 {
 		return nil
 	}
 	if s.tw == nil {
-		s.tw = newTable(s.c.stdout)
+		s.tw = newTable(s.out)
 		fmt.Fprintln(s.tw, s.header)
 	}
 	for _, v := range items {
 		fmt.Fprintln(s.tw, s.row(v))
 	}
 	s.n += len(items)
-	return s.tw.Flush()
+	if err := s.tw.Flush(); err != nil {
+		return err
+	}
+	return s.out.Flush()
 }
 
 func (s *listStream[T]) close() error {
