@@ -87,8 +87,22 @@ func (s *Service) ReportLeak(ctx context.Context, actor Actor, leaks []Leak) ([]
 	if err := checkLeaks(leaks); err != nil {
 		return nil, err
 	}
+	// Most reports made without a token name no token of ours (a scanner's
+	// false positive, or a flood): they are answered from a read, and never
+	// take the write lock.
+	var known bool
+	err := s.view(ctx, func(tx Tx) (err error) {
+		known, err = anyKnown(tx, leaks)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("report leaked tokens: %w", err)
+	}
+	if !known {
+		return unknownFindings(leaks), nil
+	}
 	var findings []LeakFinding
-	err := s.update(ctx, actor, func(t *txn) (err error) {
+	err = s.update(ctx, actor, func(t *txn) (err error) {
 		findings, err = s.reportLeaks(t, leaks, func(*Token) bool { return actor == Operator }, string(actor))
 		return err
 	})
@@ -96,6 +110,37 @@ func (s *Service) ReportLeak(ctx context.Context, actor Actor, leaks []Leak) ([]
 		return nil, fmt.Errorf("report leaked tokens: %w", err)
 	}
 	return findings, nil
+}
+
+// anyKnown reports whether any well-formed token among leaks is stored.
+func anyKnown(tx Tx, leaks []Leak) (bool, error) {
+	for _, leak := range leaks {
+		sec, err := Parse(strings.TrimSpace(leak.Token))
+		if err != nil {
+			continue
+		}
+		switch _, err := tx.TokenByHash(sec.Hash()); {
+		case err == nil:
+			return true, nil
+		case !errors.Is(err, ErrNotFound):
+			return false, err
+		}
+	}
+	return false, nil
+}
+
+// unknownFindings answers a report of which no token is stored.
+func unknownFindings(leaks []Leak) []LeakFinding {
+	findings := make([]LeakFinding, len(leaks))
+	for i, leak := range leaks {
+		sec, err := Parse(strings.TrimSpace(leak.Token))
+		if err != nil {
+			findings[i] = LeakFinding{Outcome: LeakMalformed}
+			continue
+		}
+		findings[i] = LeakFinding{DisplayPrefix: sec.DisplayPrefix(), Kind: sec.Kind, Outcome: LeakUnknown}
+	}
+	return findings
 }
 
 // AnonymousReporter names, in the audit trail, a leak report made without a

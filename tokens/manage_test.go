@@ -854,6 +854,12 @@ func testLeakReport(t *testing.T, f *mgmtFixture) {
 	if err != nil || findings[0].Token == nil || findings[0].Token.OrgName != "acme" || findings[0].Token.Name != "tokadmin" {
 		t.Errorf("operator report: %+v, %v", findings, err)
 	}
+	// A report of unknown and malformed tokens only is answered alike,
+	// without a write.
+	findings, err = f.svc.ReportLeak(ctx, tokens.AnonymousReporter("203.0.113.10"), []tokens.Leak{{Token: unknown}, {Token: "x"}})
+	if err != nil || findings[0].Outcome != tokens.LeakUnknown || findings[0].DisplayPrefix != unknown[:8] || findings[1].Outcome != tokens.LeakMalformed {
+		t.Errorf("report of unknown tokens: %+v, %v", findings, err)
+	}
 	_, err = f.svc.ReportLeak(ctx, tokens.Operator, nil)
 	wantRefusal(t, "empty report", err, tokens.Invalid, "at least one")
 	_, err = f.svc.ReportLeak(ctx, tokens.Operator, make([]tokens.Leak, tokens.MaxLeakReportTokens+1))
