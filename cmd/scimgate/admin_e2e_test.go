@@ -486,3 +486,46 @@ func TestListStreamJSONMatchesPrintJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminOwnListenerTLS serves the API on its own listener with TLS
+// (admin.tls mode files), and the remote command line trusts it through
+// --server-ca.
+func TestAdminOwnListenerTLS(t *testing.T) {
+	t.Parallel()
+	authority := newTestCA(t)
+	dir := t.TempDir()
+	certFile, keyFile, caFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"), filepath.Join(dir, "ca.pem")
+	certPEM, keyPEM, _ := authority.issue(t)
+	replaceFile(t, certFile, certPEM)
+	replaceFile(t, keyFile, keyPEM)
+	writePEM(t, caFile, "CERTIFICATE", authority.cert.Raw)
+	config := writeConfig(t, fmt.Sprintf(`
+admin:
+  listen: 127.0.0.1:0
+  tls: {mode: files, cert_file: %s, key_file: %s}
+`, certFile, keyFile))
+	s := startServe(t, sqltest.SQLitePath(t), nil, "--config", config)
+	m := bannerToken.FindStringSubmatch(s.stderr.String())
+	if m == nil || s.addrs["admin"] == "" {
+		t.Fatalf("no bootstrap token or admin listener: %v\n%s", s.addrs, s.stderr)
+	}
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte(m[1]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	server := "https://" + s.addrs["admin"]
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"scimgate", "--server", server, "--server-ca", caFile, "--token-file", tokenFile, "seats", "--json"}, noEnv, &out, &errOut)
+	if err != nil {
+		t.Fatalf("seats over TLS: %v\n%s", err, errOut.String())
+	}
+	var seats admin.Seats
+	if err := json.Unmarshal(out.Bytes(), &seats); err != nil || seats.Org != "default" {
+		t.Errorf("seats over TLS: %s", out.String())
+	}
+	// Without the CA the certificate is not trusted.
+	err = run(context.Background(), []string{"scimgate", "--server", server, "--token-file", tokenFile, "seats"}, noEnv, &out, &errOut)
+	if exitCode(err) != exitError || !strings.Contains(errorMessage(err), "certificate") {
+		t.Errorf("without --server-ca: %v", err)
+	}
+}
