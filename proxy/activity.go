@@ -93,6 +93,10 @@ func (l *ActivityLog) record(r *http.Request, id *tokens.Identity, refusal error
 		a.refusal = e.Reason
 	case *forbiddenError:
 		a.refusal = "missing_permission"
+	case *requestError:
+		a.refusal = e.reason
+	case *assertionUnavailable:
+		a.refusal = "assertion_unavailable"
 	default:
 		a.refusal = "store_unavailable"
 	}
