@@ -21,6 +21,9 @@ type recorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	// body is the request's body, for the ErrorHandler to tell a client
+	// error from an upstream failure; nil when there is none.
+	body *bodyReader
 }
 
 func (r *recorder) WriteHeader(code int) {

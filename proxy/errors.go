@@ -124,11 +124,12 @@ func write(w http.ResponseWriter, ref *refusal) {
 	w.Write(ref.body)
 }
 
-// upstreamFailed is ReverseProxy's ErrorHandler.
+// upstreamFailed is ReverseProxy's ErrorHandler. It gets ServeHTTP's
+// recorder and the outgoing request.
 func (p *Proxy) upstreamFailed(w http.ResponseWriter, r *http.Request, err error) {
-	if body, ok := r.Body.(*bodyReader); ok {
+	if rec, ok := w.(*recorder); ok && rec.body != nil {
 		// Reading the client's body failed first: the client's fault.
-		if refusal := body.refusal(); refusal != nil {
+		if refusal := rec.body.refusal(); refusal != nil {
 			p.refuse(w, r, refusal)
 			return
 		}

@@ -8,7 +8,7 @@ import (
 )
 
 // Admit exposes the auth path to benchmarks.
-func (p *Proxy) Admit(r *http.Request) (*tokens.Identity, error) { return p.admit(r, time.Now()) }
+func (p *Proxy) Admit(r *http.Request) (*tokens.Identity, error) { return p.admit(r) }
 
 // OnDecide has f told the method and path of every decision.
 func (p *Proxy) OnDecide(f func(method, path string)) { p.decided = f }
@@ -24,3 +24,11 @@ func CanonicalPath(raw string, allowSemicolons bool) (path, rawOut string, err e
 
 // SetRepeatInterval shortens the interval of the repeated-error log.
 func (p *Proxy) SetRepeatInterval(d time.Duration) { p.repeats.interval = d }
+
+// SigningKeyID is the ID of the key k signs with at now, or "".
+func SigningKeyID(k *Keyring, now time.Time) string {
+	if sk := k.current(now.UnixNano()); sk != nil {
+		return sk.id
+	}
+	return ""
+}

@@ -105,7 +105,8 @@ type Options struct {
 	// Assertion, if set, adds a signed identity assertion to every
 	// authenticated request.
 	Assertion *AssertionOptions
-	// Now is the clock of the assertion's iat and exp; nil means time.Now.
+	// Now is the clock of the assertion's iat and exp and of its cache;
+	// nil means time.Now.
 	Now func() time.Time
 	// Activity receives one record per request; nil logs nothing.
 	Activity *ActivityLog
@@ -298,7 +299,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p.tel.tracer != nil {
 		r, span = p.tel.startSpan(r)
 	}
-	id, refusal := p.admit(r, start)
+	id, refusal := p.admit(r)
 	switch {
 	case refusal != nil:
 		p.refuse(&rec, r, refusal)
@@ -317,6 +318,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// To tell a client's broken or slow body from an upstream failure.
 		body := &bodyReader{ReadCloser: r.Body}
 		r.Body = body
+		rec.body = body
 		p.rp.ServeHTTP(&rec, r)
 		if bad := body.refusal(); bad != nil {
 			refusal = bad // for the trace and the activity log
@@ -334,7 +336,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // admit checks, authenticates and authorizes r, and rewrites it for the
 // upstream: its URL to the canonical form the rules are decided on,
 // client-sent identity headers out, scimgate's in.
-func (p *Proxy) admit(r *http.Request, now time.Time) (*tokens.Identity, error) {
+func (p *Proxy) admit(r *http.Request) (*tokens.Identity, error) {
 	if err := p.checkMethod(r.Method); err != nil {
 		return nil, err
 	}
@@ -375,7 +377,7 @@ func (p *Proxy) admit(r *http.Request, now time.Time) (*tokens.Identity, error) 
 		if p.assert.bind {
 			upstreamPath = joinPath(p.upstreamPath, path)
 		}
-		v, err := p.assert.value(id, now, r.Method, upstreamPath)
+		v, err := p.assert.value(id, p.opts.Now(), r.Method, upstreamPath)
 		if err != nil {
 			return id, err
 		}
