@@ -7,7 +7,11 @@ import (
 	"net/http"
 
 	"github.com/scimgate/scimgate/proxy"
+	"github.com/scimgate/scimgate/tokens/sqlstore"
 )
+
+// The database keeps the signing keys every replica shares.
+var _ proxy.SigningKeyStore = (*sqlstore.Store)(nil)
 
 // newKeyring loads the assertion signing keys shared by every replica
 // through the database (creating the first on the first start), or
