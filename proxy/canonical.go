@@ -87,6 +87,8 @@ var (
 		"the method must be an upper-case token such as GET or POST")
 	errDuplicateAuthorization = badRequest("duplicate_authorization",
 		"the request has more than one Authorization header: send exactly one")
+	errH2CUpgrade = badRequest("h2c_upgrade",
+		"an upgrade to h2c would hand the connection to the upstream, past every rule: use HTTP/2 over TLS, or HTTP/1.1")
 	errMalformedBody = badRequest("malformed_body",
 		"the request body could not be read: it ended early or its chunked encoding is malformed")
 	errBodyTimeout = newRequestError(http.StatusRequestTimeout, "request_timeout", "body_timeout",

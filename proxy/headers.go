@@ -56,9 +56,9 @@ var DefaultIdentityHeaders = []string{"kind", "id", "name", "org", "token_id", "
 // ending.
 var DefaultStripHeaders = []string{
 	// URL and method overrides (Symfony, Laravel, Zend, IIS, Rails, Express).
-	"X-Original-Url", "X-Original-Uri", "X-Rewrite-Url", "X-Forwarded-Uri", "X-Forwarded-Path",
-	"X-Envoy-Original-Path", "X-Http-Method-Override", "X-Http-Method", "X-Method-Override",
-	"X-Forwarded-Method",
+	"X-Original-Url", "X-Original-Uri", "X-Original-Path", "X-Rewrite-Url", "X-Override-Url",
+	"X-Forwarded-Url", "X-Forwarded-Uri", "X-Forwarded-Path", "X-Envoy-Original-Path",
+	"X-Http-Method-Override", "X-Http-Method", "X-Method-Override", "X-Forwarded-Method",
 	// AWS ALB, Google IAP, Cloudflare Access, Azure App Service (Easy Auth).
 	"X-Amzn-Oidc-*", "X-Goog-Iap-Jwt-Assertion", "X-Goog-Authenticated-User-*",
 	"Cf-Access-Jwt-Assertion", "Cf-Access-Authenticated-User-Email", "X-Ms-Client-Principal*",

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/textproto"
 	"net/url"
 	"slices"
 	"strings"
@@ -346,6 +347,9 @@ func (p *Proxy) admit(r *http.Request) (*tokens.Identity, error) {
 	if len(r.Header["Authorization"]) > 1 {
 		return nil, errDuplicateAuthorization
 	}
+	if upgradesToH2C(r.Header["Upgrade"]) {
+		return nil, errH2CUpgrade
+	}
 	p.headers.clean(r)
 	token, hasAuth := bearerToken(r)
 	if !p.opts.ForwardAuthorization {
@@ -370,6 +374,13 @@ func (p *Proxy) admit(r *http.Request) (*tokens.Identity, error) {
 	}
 	if perm := p.missingPermission(r.Method, path, id); perm != "" {
 		return id, &forbiddenError{permission: perm}
+	}
+	// Rails, Laravel, Symfony and Express's method-override take the
+	// method from a _method parameter: the rules apply to that one too.
+	if override := methodOverride(r.URL.RawQuery); override != "" && override != r.Method {
+		if perm := p.missingPermission(override, path, id); perm != "" {
+			return id, &forbiddenError{permission: perm}
+		}
 	}
 	p.setIdentity(r.Header, id)
 	if p.assert != nil {
@@ -464,6 +475,38 @@ func (p *Proxy) firstRules(method, path string) (exact, folded string) {
 		}
 	}
 	return "", folded
+}
+
+// methodOverride is the method a _method query parameter names, upper
+// case, or "".
+func methodOverride(rawQuery string) string {
+	if rawQuery == "" {
+		return ""
+	}
+	for pair := range strings.SplitSeq(rawQuery, "&") {
+		k, v, _ := strings.Cut(pair, "=")
+		if key, err := url.QueryUnescape(k); err != nil || key != "_method" {
+			continue
+		}
+		if m, err := url.QueryUnescape(v); err == nil && m != "" {
+			return strings.ToUpper(m)
+		}
+	}
+	return ""
+}
+
+// upgradesToH2C reports whether a request asks to switch to HTTP/2 over
+// cleartext: an upstream that agrees would take every later request on
+// the connection straight from the client, past every rule.
+func upgradesToH2C(upgrade []string) bool {
+	for _, v := range upgrade {
+		for token := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(textproto.TrimString(token), "h2c") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // joinPath is the path ReverseProxy sends for a request path under the

@@ -65,7 +65,9 @@ func rawRequest(t *testing.T, addr, head string) int {
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
 	io.WriteString(conn, strings.ReplaceAll(head, "\n", "\r\n")+"\r\n\r\n")
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	// The method tells ReadResponse whether a body follows (none for HEAD).
+	method, _, _ := strings.Cut(head, " ")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: method})
 	if err != nil {
 		t.Fatalf("%q: %v", head, err)
 	}
