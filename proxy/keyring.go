@@ -184,24 +184,33 @@ func (k *Keyring) Refresh(ctx context.Context) error {
 	now := k.opts.Now()
 	if add, remove := k.plan(keys, now); add || len(remove) > 0 {
 		// Decide again under the lock: another replica may have just done it.
+		var added []tokens.SigningKey
+		var removed []string
 		err := k.store.UpdateSigningKeys(ctx, func(keys []tokens.SigningKey) ([]tokens.SigningKey, []string, error) {
 			add, remove := k.plan(keys, now)
-			if !add {
-				return nil, remove, nil
+			added, removed = nil, remove
+			if add {
+				key, err := k.generate(keys, now)
+				if err != nil {
+					return nil, nil, err
+				}
+				added = []tokens.SigningKey{key}
 			}
-			key, err := k.generate(keys, now)
-			if err != nil {
-				return nil, nil, err
-			}
-			return []tokens.SigningKey{key}, remove, nil
+			return added, removed, nil
 		})
 		if err != nil {
 			return err
 		}
+		for _, key := range added {
+			k.opts.Logger.Info("assertion signing key added", "kid", key.ID, "algorithm", key.Algorithm,
+				"signs_from", key.ActiveFrom.UTC().Format(time.RFC3339))
+		}
+		if len(removed) > 0 {
+			k.opts.Logger.Info("assertion signing keys withdrawn: their last assertions have expired", "kids", removed)
+		}
 		if keys, err = k.store.SigningKeys(ctx); err != nil {
 			return err
 		}
-		k.opts.Logger.Info("assertion signing keys rotated", "keys", len(keys))
 	}
 	return k.load(keys)
 }

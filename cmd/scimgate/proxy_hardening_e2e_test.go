@@ -179,6 +179,19 @@ proxy:
 				!slices.Equal(claims.Permissions, []string{"orders.read"}) {
 				t.Errorf("assertion claims %+v (%v)", claims, err)
 			}
+
+			// The key is stored: a restart (or another replica) signs with it.
+			if err := s.stop(); err != nil {
+				t.Fatal(err)
+			}
+			again := startServe(t, c.dsn, nil, "--config", config, "--upstream", up.URL)
+			if rawRequest(t, again.addrs["proxy"], "GET /orders HTTP/1.1"+auth) != 200 {
+				t.Fatal("after a restart: GET /orders refused")
+			}
+			tok, err = jwt.ParseSigned(up.take()[0].header.Get("X-Scimgate-Assertion"), []jose.SignatureAlgorithm{jose.ES256})
+			if err != nil || tok.Claims(keys, &claims) != nil {
+				t.Errorf("after a restart the assertion does not verify with the key set fetched before it (%v)", err)
+			}
 		})
 	}
 }
