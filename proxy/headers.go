@@ -248,13 +248,16 @@ func (n *headerNames) spoofable(k string) bool {
 	if len(k) >= len(n.prefix) && equalHeaderName(k[:len(n.prefix)], n.prefix) {
 		return true
 	}
-	var buf [96]byte
-	var norm []byte
-	if len(k) <= len(buf) {
-		norm = buf[:len(k)]
-	} else {
-		norm = make([]byte, len(k))
+	for _, p := range n.stripPrefixes {
+		if len(k) >= len(p) && equalHeaderName(k[:len(p)], p) {
+			return true
+		}
 	}
+	var buf [96]byte
+	if len(k) > len(buf) {
+		return n.spoofableLong(k)
+	}
+	norm := buf[:len(k)]
 	for i := 0; i < len(k); i++ {
 		c := k[i]
 		if c == '_' {
@@ -263,11 +266,15 @@ func (n *headerNames) spoofable(k string) bool {
 		norm[i] = lower(c)
 	}
 	// Indexing a map with string(bytes) does not allocate.
-	if identityHeaders[string(norm)] || n.strip[string(norm)] {
-		return true
-	}
-	for _, p := range n.stripPrefixes {
-		if len(norm) >= len(p) && string(norm[:len(p)]) == p {
+	return identityHeaders[string(norm)] || n.strip[string(norm)]
+}
+
+// spoofableLong is spoofable's exact-name check for a name too long to
+// normalize on the stack; no name of the lists is that long but a
+// configured one might be.
+func (n *headerNames) spoofableLong(k string) bool {
+	for name := range n.strip {
+		if equalHeaderName(k, name) {
 			return true
 		}
 	}
