@@ -67,18 +67,7 @@ type assertionClaims struct {
 
 // claimsFor are the claims that say who id is.
 func (a *asserter) claimsFor(id *tokens.Identity, now time.Time) assertionClaims {
-	perms := id.Permissions
-	if perms == nil {
-		perms = []string{}
-	}
-	var groups []string
-	if id.Kind == tokens.KindUser {
-		groups = id.Groups
-		if groups == nil {
-			groups = []string{}
-		}
-	}
-	return assertionClaims{
+	c := assertionClaims{
 		Issuer:      a.issuer,
 		Audience:    a.audience,
 		Subject:     id.OwnerID,
@@ -89,9 +78,23 @@ func (a *asserter) claimsFor(id *tokens.Identity, now time.Time) assertionClaims
 		Org:         id.OrgName,
 		OrgID:       id.OrgID,
 		TokenID:     id.TokenID,
-		Permissions: perms,
-		Groups:      groups,
+		Permissions: orEmpty(id.Permissions),
 	}
+	if id.Kind == tokens.KindUser {
+		// What a person has through their memberships; a service token
+		// has none, so the claims are absent rather than empty.
+		c.Groups = orEmpty(id.Groups)
+	}
+	return c
+}
+
+// orEmpty is list, or an empty list for nil, so that a claim is [] and
+// not null.
+func orEmpty(list []string) []string {
+	if list == nil {
+		return []string{}
+	}
+	return list
 }
 
 // asserter signs assertions and caches them per identity. The

@@ -180,7 +180,7 @@ func newProxy(cfg *Config, auth *tokens.Authenticator, activity *proxy.ActivityL
 		Propagator:           tel.Propagator,
 		MeterProvider:        tel.MeterProvider,
 	}
-	setRequestRules(&opts, cfg, keyring) // assertion.go
+	setRequestRules(&opts, cfg, keyring) // requestrules.go
 	return proxy.New(auth, opts)
 }
 
