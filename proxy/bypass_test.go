@@ -194,6 +194,8 @@ func TestBypassMethods(t *testing.T) {
 		{"CONNECT upstream.internal:443 HTTP/1.1" + auth, 405},
 		{"TRACE /orders HTTP/1.1" + auth, 405},
 		{"PROPFIND /orders HTTP/1.1" + auth, 405},
+		{"FOO /orders HTTP/1.1" + auth, 400},
+		{"GETS /reports HTTP/1.1" + auth, 400},
 	} {
 		status, reason := send(t, addr, tc.request, "")
 		if seen := up.take(); len(seen) > 0 {

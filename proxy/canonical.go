@@ -85,6 +85,8 @@ var (
 		"the path climbs above the root with .. segments")
 	errMethodNonCanonical = badRequest("non_canonical_method",
 		"the method must be an upper-case token such as GET or POST")
+	errMethodUnknown = badRequest("unknown_method",
+		"the method is not an HTTP method scimgate knows: list it under proxy.methods to let it through")
 	errDuplicateAuthorization = badRequest("duplicate_authorization",
 		"the request has more than one Authorization header: send exactly one")
 	errH2CUpgrade = badRequest("h2c_upgrade",

@@ -404,10 +404,22 @@ func (p *Proxy) checkMethod(m string) *requestError {
 			return nil
 		}
 	}
-	if !isMethodToken(m) {
+	switch {
+	case !isMethodToken(m):
 		return errMethodNonCanonical
+	case !registeredMethods[m]:
+		return errMethodUnknown
 	}
 	return p.methodNotAllowed
+}
+
+// registeredMethods are the methods of HTTP (RFC 9110, PATCH) and WebDAV.
+// One of them that is not allowed gets a 405; any other method is unknown
+// (a 400), since servers differ on what they make of it.
+var registeredMethods = map[string]bool{
+	"GET": true, "HEAD": true, "POST": true, "PUT": true, "DELETE": true, "CONNECT": true, "OPTIONS": true,
+	"TRACE": true, "PATCH": true, "QUERY": true, "PROPFIND": true, "PROPPATCH": true, "MKCOL": true, "COPY": true,
+	"MOVE": true, "LOCK": true, "UNLOCK": true, "REPORT": true, "SEARCH": true, "ACL": true, "MKCALENDAR": true,
 }
 
 // public reports whether path passes without a token. With path
