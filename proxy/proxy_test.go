@@ -70,6 +70,8 @@ type fixture struct {
 	now     atomic.Pointer[time.Time]
 	log     *bytes.Buffer
 	logMu   sync.Mutex
+	// keyring signs the assertions when the options ask for one.
+	keyring *proxy.Keyring
 }
 
 func newFixture(t testing.TB, dialect string, opts proxy.Options) *fixture {
@@ -114,6 +116,15 @@ func newFixture(t testing.TB, dialect string, opts proxy.Options) *fixture {
 	}
 	f.svcTok, f.svcID = sec.Plaintext(), st.ID
 
+	if opts.Assertion != nil && opts.Assertion.Keyring == nil {
+		if f.keyring, err = proxy.NewKeyring(ctx, f.store, proxy.KeyringOptions{Now: clock}); err != nil {
+			t.Fatal(err)
+		}
+		opts.Assertion.Keyring = f.keyring
+	}
+	if opts.Now == nil {
+		opts.Now = clock
+	}
 	opts.Upstream, _ = url.Parse(f.up.URL)
 	if opts.HeaderPrefix == "" {
 		opts.HeaderPrefix = "X-Scimgate-"

@@ -70,6 +70,18 @@ type ProxyConfig struct {
 	// ForwardAuthorization passes the client's Authorization header upstream.
 	ForwardAuthorization bool    `yaml:"forward_authorization"`
 	Routes               []Route `yaml:"routes"`
+	// Methods are the request methods let through; others get a 405.
+	Methods []string `yaml:"methods"`
+	// RoutesIgnoreCase makes route prefixes match in any letter case.
+	RoutesIgnoreCase bool `yaml:"routes_ignore_case"`
+	// PublicPathsIgnoreCase makes public paths match in any letter case.
+	PublicPathsIgnoreCase bool `yaml:"public_paths_ignore_case"`
+	// AllowPathSemicolons accepts ";" (path parameters) in request paths.
+	AllowPathSemicolons bool `yaml:"allow_path_semicolons"`
+	// StripHeaders are deleted from every request; "*" ends a prefix.
+	StripHeaders []string `yaml:"strip_headers"`
+	// Assertion is the signed identity assertion sent upstream.
+	Assertion AssertionConfig `yaml:"assertion"`
 
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
 	// ReadTimeout is the time to read a whole request, body included; 0 means none.
@@ -91,6 +103,43 @@ type Route struct {
 	PathPrefix string   `yaml:"path_prefix"`
 	Methods    []string `yaml:"methods"`
 	Permission string   `yaml:"permission"`
+}
+
+// AssertionConfig configures the signed identity assertion: a JWT in a
+// header of every authenticated request, verifiable with the JWKS at
+// /.well-known/jwks.json on the management listener.
+type AssertionConfig struct {
+	Enabled bool `yaml:"enabled"`
+	// Header carries the assertion.
+	Header string `yaml:"header"`
+	// Algorithm of new signing keys: ES256 or EdDSA.
+	Algorithm string `yaml:"algorithm"`
+	Issuer    string `yaml:"issuer"`
+	// Audience is the "aud" claim; empty means the upstream's URL
+	// (scheme://host:port).
+	Audience string `yaml:"audience"`
+	// TTL is an assertion's lifetime.
+	TTL time.Duration `yaml:"ttl"`
+	// BindRequest adds the method and a hash of the path to the claims, at
+	// the cost of a signature per request.
+	BindRequest bool `yaml:"bind_request"`
+	// KeyRotation is how long a signing key signs before the next one.
+	KeyRotation time.Duration `yaml:"key_rotation"`
+	// KeyPublishAhead is how long the next key is published before it signs.
+	KeyPublishAhead time.Duration `yaml:"key_publish_ahead"`
+}
+
+// defaultAssertion is the assertion's default configuration: on.
+func defaultAssertion() AssertionConfig {
+	return AssertionConfig{
+		Enabled:         true,
+		Header:          proxy.DefaultAssertionHeader,
+		Algorithm:       proxy.ES256,
+		Issuer:          "scimgate",
+		TTL:             2 * time.Minute,
+		KeyRotation:     7 * 24 * time.Hour,
+		KeyPublishAhead: time.Hour,
+	}
 }
 
 // SCIMConfig configures the SCIM 2.0 endpoint at /scim/v2 on the
@@ -229,6 +278,10 @@ func DefaultConfig() *Config {
 			IdentityHeaderPrefix: "X-Scimgate-",
 			IdentityHeaders:      slices.Clone(proxy.DefaultIdentityHeaders),
 			Routes:               []Route{},
+			Methods:              slices.Clone(proxy.DefaultMethods),
+			RoutesIgnoreCase:     true,
+			StripHeaders:         slices.Clone(proxy.DefaultStripHeaders),
+			Assertion:            defaultAssertion(),
 			ReadHeaderTimeout:    10 * time.Second,
 			ReadTimeout:          60 * time.Second,
 			IdleTimeout:          120 * time.Second,
@@ -514,6 +567,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("proxy.identity_headers: %q is not one of %s", h, strings.Join(proxy.IdentityHeaders, ", "))
 		}
 	}
+	if err := c.Proxy.validateRequestRules(); err != nil {
+		return err
+	}
 	if err := c.Telemetry.validate(); err != nil {
 		return err
 	}
@@ -623,4 +679,63 @@ func isHeaderName(s string) bool {
 		}
 	}
 	return true
+}
+
+// validateRequestRules checks the options of the canonical request, the
+// headers stripped and the identity assertion.
+func (p *ProxyConfig) validateRequestRules() error {
+	if len(p.Methods) == 0 {
+		return errors.New("proxy.methods: must list at least one method, like [GET, POST]")
+	}
+	for _, m := range p.Methods {
+		if m == "" || strings.ToUpper(m) != m || !isHeaderName(m) {
+			return fmt.Errorf("proxy.methods: %q is not an HTTP method in capitals, like GET or POST", m)
+		}
+	}
+	for i, pp := range p.PublicPaths {
+		if err := proxy.CheckPathPrefix(pp, p.AllowPathSemicolons); err != nil {
+			return fmt.Errorf("proxy.public_paths[%d]: %w", i, err)
+		}
+	}
+	for i, r := range p.Routes {
+		if err := proxy.CheckPathPrefix(r.PathPrefix, p.AllowPathSemicolons); err != nil {
+			return fmt.Errorf("proxy.routes[%d].path_prefix: %w", i, err)
+		}
+	}
+	for _, h := range p.StripHeaders {
+		name, _ := strings.CutSuffix(h, "*")
+		if !isHeaderName(strings.ReplaceAll(name, "_", "-")) {
+			return fmt.Errorf("proxy.strip_headers: %q is not a header name, or the start of one followed by *", h)
+		}
+	}
+	a := &p.Assertion
+	if !a.Enabled {
+		return nil
+	}
+	if !isHeaderName(a.Header) {
+		return fmt.Errorf("proxy.assertion.header: %q must be letters, digits and dashes, like X-Scimgate-Assertion", a.Header)
+	}
+	for _, name := range proxy.IdentityHeaders {
+		if strings.EqualFold(a.Header, p.IdentityHeaderPrefix+strings.ReplaceAll(name, "_", "-")) {
+			return fmt.Errorf("proxy.assertion.header: %q is the identity header %q; choose another name", a.Header, name)
+		}
+	}
+	if strings.EqualFold(a.Header, "Authorization") {
+		return errors.New("proxy.assertion.header: Authorization carries the client's token; choose another name")
+	}
+	if a.Algorithm != proxy.ES256 && a.Algorithm != proxy.EdDSA {
+		return fmt.Errorf("proxy.assertion.algorithm: %q is not %s or %s", a.Algorithm, proxy.ES256, proxy.EdDSA)
+	}
+	if strings.TrimSpace(a.Issuer) == "" {
+		return errors.New("proxy.assertion.issuer: must not be empty (the iss claim upstreams check)")
+	}
+	switch {
+	case a.TTL < 10*time.Second || a.TTL > time.Hour:
+		return fmt.Errorf("proxy.assertion.ttl: %s is not between 10s and 1h (an assertion should live briefly)", a.TTL)
+	case a.KeyPublishAhead < time.Minute:
+		return fmt.Errorf("proxy.assertion.key_publish_ahead: %s is below 1m; upstreams need time to fetch the next key", a.KeyPublishAhead)
+	case a.KeyRotation < 2*a.KeyPublishAhead:
+		return fmt.Errorf("proxy.assertion.key_rotation: %s must be at least twice key_publish_ahead (%s)", a.KeyRotation, a.KeyPublishAhead)
+	}
+	return nil
 }

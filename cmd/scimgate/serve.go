@@ -88,7 +88,11 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer activityOut.Close()
-	gateway, err := newProxy(cfg, auth, activity, tel, logger)
+	keyring, err := newKeyring(ctx, cfg, store, logger)
+	if err != nil {
+		return err
+	}
+	gateway, err := newProxy(cfg, auth, activity, tel, logger, keyring)
 	if err != nil {
 		return err
 	}
@@ -111,7 +115,7 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 		return err
 	}
 	management := &http.Server{
-		Handler:           managementRoutes(store, scimHandler, tel.MetricsHandler),
+		Handler:           managementRoutes(store, scimHandler, tel.MetricsHandler, jwksHandler(keyring)),
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
@@ -153,6 +157,9 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	if activity != nil {
 		wg.Go(func() { activity.Run(background, activityOut) })
 	}
+	if keyring != nil {
+		wg.Go(func() { keyring.Run(background) })
+	}
 
 	logger.Info("scimgate started", "database", databaseKind(cfg), "upstream", cfg.Proxy.Upstream)
 	err = runServers(ctx, logger, cfg.ShutdownTimeout, servers)
@@ -165,7 +172,7 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	return err
 }
 
-func newProxy(cfg *Config, auth *tokens.Authenticator, activity *proxy.ActivityLog, tel *telemetry.Telemetry, logger *slog.Logger) (*proxy.Proxy, error) {
+func newProxy(cfg *Config, auth *tokens.Authenticator, activity *proxy.ActivityLog, tel *telemetry.Telemetry, logger *slog.Logger, keyring *proxy.Keyring) (*proxy.Proxy, error) {
 	upstream, err := url.Parse(cfg.Proxy.Upstream)
 	if err != nil {
 		return nil, fmt.Errorf("proxy.upstream: %w", err)
@@ -174,7 +181,7 @@ func newProxy(cfg *Config, auth *tokens.Authenticator, activity *proxy.ActivityL
 	for i, r := range cfg.Proxy.Routes {
 		routes[i] = proxy.Route{PathPrefix: r.PathPrefix, Methods: r.Methods, Permission: r.Permission}
 	}
-	return proxy.New(auth, proxy.Options{
+	opts := proxy.Options{
 		Upstream:             upstream,
 		Transport:            proxy.NewTransport(cfg.Proxy.MaxIdleConnsPerHost, cfg.Proxy.UpstreamTimeout),
 		HeaderPrefix:         cfg.Proxy.IdentityHeaderPrefix,
@@ -187,7 +194,9 @@ func newProxy(cfg *Config, auth *tokens.Authenticator, activity *proxy.ActivityL
 		TracerProvider:       tracerIfTracing(tel),
 		Propagator:           tel.Propagator,
 		MeterProvider:        tel.MeterProvider,
-	})
+	}
+	setRequestRules(&opts, cfg, keyring) // requestrules.go
+	return proxy.New(auth, opts)
 }
 
 // tracerIfTracing is nil when nothing would record a span, so that the proxy
@@ -302,8 +311,9 @@ func runServers(ctx context.Context, logger *slog.Logger, timeout time.Duration,
 
 // managementRoutes serves the health endpoints for orchestrators and load
 // balancers, the SCIM endpoint for identity providers when scimHandler is not
-// nil, and Prometheus metrics when metrics is not nil.
-func managementRoutes(store pinger, scimHandler, metrics http.Handler) http.Handler {
+// nil, Prometheus metrics when metrics is not nil, and the identity
+// assertion's keys when jwks is not nil.
+func managementRoutes(store pinger, scimHandler, metrics, jwks http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", handleHealthz)
 	mux.Handle("GET /readyz", handleReadyz(store))
@@ -312,6 +322,9 @@ func managementRoutes(store pinger, scimHandler, metrics http.Handler) http.Hand
 	}
 	if metrics != nil {
 		mux.Handle("GET /metrics", metrics)
+	}
+	if jwks != nil {
+		mux.Handle("GET /.well-known/jwks.json", jwks)
 	}
 	return mux
 }

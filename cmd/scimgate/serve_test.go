@@ -273,7 +273,7 @@ func TestReadyz(t *testing.T) {
 	}
 	for _, tt := range tests {
 		rec := httptest.NewRecorder()
-		managementRoutes(fakePinger{tt.err}, nil, nil).ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+		managementRoutes(fakePinger{tt.err}, nil, nil, nil).ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 		if rec.Code != tt.code || rec.Body.String() != tt.wantBody {
 			t.Errorf("GET /readyz with ping error %v = %d %q, want %d %q", tt.err, rec.Code, rec.Body, tt.code, tt.wantBody)
 		}
@@ -283,7 +283,7 @@ func TestReadyz(t *testing.T) {
 	store := sqltest.Open(t, sqlstore.SQLite)
 	store.Close()
 	rec := httptest.NewRecorder()
-	managementRoutes(store, nil, nil).ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	managementRoutes(store, nil, nil, nil).ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 	if rec.Code != http.StatusServiceUnavailable {
 		t.Errorf("GET /readyz with a closed store = %d, want 503", rec.Code)
 	}
