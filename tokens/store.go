@@ -87,6 +87,15 @@ type Tx interface {
 	// AppendChange adds c to the change log; on commit every follower
 	// learns of it. The store assigns Seq.
 	AppendChange(c *Change) error
+
+	// Web console sessions (see Session).
+	CreateSession(s *Session) error
+	SessionByHash(h Hash) (*Session, error)
+	TouchSession(id string, seen time.Time) error
+	DeleteSession(id string) error
+	// DeleteStaleSessions deletes the sessions that expired before
+	// expiredBefore or were last seen before seenBefore.
+	DeleteStaleSessions(expiredBefore, seenBefore time.Time) (int, error)
 }
 
 // UserFilter selects users. Empty fields match everything; Count 0 means no limit.
