@@ -115,6 +115,9 @@ func (s *Service) update(ctx context.Context, actor Actor, fn func(*txn) error) 
 		if s.tel.tracer != nil {
 			t.span = span
 		}
+		if err := runGuard(ctx, t); err != nil {
+			return err
+		}
 		if err := fn(t); err != nil {
 			return err
 		}

@@ -96,6 +96,15 @@ type Tx interface {
 	// DeleteStaleSessions deletes the sessions that expired before
 	// expiredBefore or were last seen before seenBefore.
 	DeleteStaleSessions(expiredBefore, seenBefore time.Time) (int, error)
+
+	// TokenPage lists tokens with their owners' names, in (CreatedAt, ID)
+	// order, after a keyset cursor: a few indexed queries whatever the size
+	// of the org.
+	TokenPage(f TokenPageFilter) ([]OwnedToken, error)
+	// TokenByHash finds a token by the hash of its secret, in any org.
+	TokenByHash(h Hash) (*Token, error)
+	// CountSeats counts what the seats report of an org shows.
+	CountSeats(orgID string, now time.Time) (*Seats, error)
 }
 
 // UserFilter selects users. Empty fields match everything; Count 0 means no limit.
@@ -131,6 +140,11 @@ type AuditFilter struct {
 	OrgID  string
 	Target string
 	Limit  int
+	// Action, if set, selects events of that action only ("token.revoke").
+	Action string
+	// BeforeID, if not 0, selects events older than that one: the keyset
+	// cursor of the next page.
+	BeforeID int64
 }
 
 // StoredCredential is what the authenticator reads on a cache miss: a token
@@ -153,4 +167,33 @@ type Usage struct {
 	TokenID  string
 	LastUsed time.Time
 	Count    int64
+}
+
+// TokenPageFilter selects a page of tokens of one kind in one org. Empty
+// fields match everything.
+type TokenPageFilter struct {
+	OrgID   string // required
+	Kind    Kind   // required
+	OwnerID string
+	// Status selects by the status the authenticator applies at Now: an
+	// active token past its inactivity window counts as expired even before
+	// the sweep marks it so.
+	Status Status
+	Now    time.Time
+	// NamePrefix selects names that start with it, case-sensitively.
+	NamePrefix string
+	// AfterCreatedAt and AfterID, when AfterID is set, are the last token of
+	// the previous page: the page starts after it.
+	AfterCreatedAt time.Time
+	AfterID        string
+	Limit          int // required, above 0
+}
+
+// OwnedToken is a token with what a listing shows of its owner.
+type OwnedToken struct {
+	Token
+	// OwnerName is the person's user name, or the service user's name.
+	OwnerName string
+	// PermissionSets are a service user's sets; nil for user tokens.
+	PermissionSets []string
 }

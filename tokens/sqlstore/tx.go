@@ -691,6 +691,12 @@ func (t *tx) Audit(f tokens.AuditFilter) ([]tokens.AuditEvent, error) {
 	if f.Target != "" {
 		w.add("target = ?", f.Target)
 	}
+	if f.Action != "" {
+		w.add("action = ?", f.Action)
+	}
+	if f.BeforeID != 0 {
+		w.add("id < ?", f.BeforeID)
+	}
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 100
