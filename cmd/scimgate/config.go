@@ -43,6 +43,7 @@ type Config struct {
 	Permissions PermissionsConfig `yaml:"permissions"`
 	Telemetry   TelemetryConfig   `yaml:"telemetry"`
 	SCIM        SCIMConfig        `yaml:"scim"`
+	Console     ConsoleConfig     `yaml:"console"`
 
 	// ShutdownTimeout bounds a graceful shutdown: in-flight requests get
 	// this long to finish.
@@ -239,6 +240,7 @@ func DefaultConfig() *Config {
 			DefaultSets: []string{},
 		},
 		Telemetry:       defaultTelemetryConfig(),
+		Console:         defaultConsoleConfig(),
 		ShutdownTimeout: 20 * time.Second,
 	}
 }
@@ -278,6 +280,7 @@ func LoadConfig(path string, getenv func(string) string, flags configOverrides) 
 		{"SCIMGATE_UPSTREAM", &cfg.Proxy.Upstream},
 		{"SCIMGATE_MANAGEMENT_LISTEN", &cfg.Management.Listen},
 		{"SCIMGATE_ACTIVITY_LOG_PATH", &cfg.ActivityLog.Path},
+		{"SCIMGATE_CONSOLE_OIDC_CLIENT_SECRET", &cfg.Console.OIDC.ClientSecret},
 	} {
 		if v := getenv(o.env); v != "" {
 			*o.dst = v
@@ -503,6 +506,9 @@ func (c *Config) Validate() error {
 		if u, err := url.Parse(c.SCIM.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("scim.base_url: %q is not an http or https URL such as https://id.example.com/scim/v2", c.SCIM.BaseURL)
 		}
+	}
+	if err := c.Console.validate(); err != nil { // in console.go
+		return err
 	}
 	return c.validateTLS() // in tls.go
 }

@@ -101,8 +101,13 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The web console, at / on the management listener beside its routes.
+	con, err := newConsole(cfg, svc, auth, logger)
+	if err != nil {
+		return err
+	}
 	management := &http.Server{
-		Handler:           managementRoutes(store, scimHandler, tel.MetricsHandler),
+		Handler:           withConsole(managementRoutes(store, scimHandler, tel.MetricsHandler), con),
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
