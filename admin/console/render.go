@@ -62,9 +62,9 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2 Jan 2006, 15:04 UTC")
 	},
-	"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-	"join": strings.Join,
-	"plural": plural,
+	"iso":         func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"join":        strings.Join,
+	"plural":      plural,
 	"statusLabel": statusLabel,
 	"statusClass": func(st tokens.Status) string { return string(st) },
 	"has": func(list []string, v string) bool {
