@@ -273,7 +273,7 @@ func (c *Console) handleEditServiceToken(w http.ResponseWriter, r *http.Request,
 	if err == nil {
 		var info *tokens.TokenInfo
 		if info, err = s.mgr.EditServiceToken(r.Context(), r.PathValue("id"), e); err == nil {
-			c.setFlash(w, r, fmt.Sprintf("Changes to %q saved. They apply to its very next request.", info.Name))
+			c.setFlash(w, r, fmt.Sprintf("Changes to “%s” saved. They apply to its very next request.", info.Name))
 			http.Redirect(w, r, "/integrations/api-tokens/service/"+url.PathEscape(info.ID), http.StatusSeeOther)
 			return
 		}
@@ -317,7 +317,7 @@ func (c *Console) handleRevokeServiceToken(w http.ResponseWriter, r *http.Reques
 	if err == nil {
 		_, err = s.mgr.RevokeServiceToken(r.Context(), id)
 	}
-	c.afterAction(w, r, s, err, fmt.Sprintf("%q is revoked: integrations using it stop working now. You can regenerate it or delete it.",
+	c.afterAction(w, r, s, err, fmt.Sprintf("“%s” is revoked: integrations using it stop working now. You can regenerate it or delete it.",
 		tokenName(info, err, id)), "/integrations/api-tokens")
 }
 
@@ -342,7 +342,7 @@ func (c *Console) handleDeleteServiceToken(w http.ResponseWriter, r *http.Reques
 	if err == nil {
 		err = s.mgr.DeleteServiceToken(r.Context(), id)
 	}
-	c.afterAction(w, r, s, err, fmt.Sprintf("%q and its service user are deleted.", tokenName(info, err, id)), "/integrations/api-tokens")
+	c.afterAction(w, r, s, err, fmt.Sprintf("“%s” and its service user are deleted.", tokenName(info, err, id)), "/integrations/api-tokens")
 }
 
 func (c *Console) handleDeleteUserToken(w http.ResponseWriter, r *http.Request, s *session) {
@@ -365,7 +365,7 @@ func (c *Console) deleteUserToken(w http.ResponseWriter, r *http.Request, s *ses
 		c.toSignIn(w, r, "token")
 		return
 	}
-	c.afterAction(w, r, s, err, fmt.Sprintf("%q is deleted: integrations relying on it stop working now.", tokenName(info, err, id)), to)
+	c.afterAction(w, r, s, err, fmt.Sprintf("“%s” is deleted: integrations relying on it stop working now.", tokenName(info, err, id)), to)
 }
 
 // ---- My API tokens ----
