@@ -20,6 +20,11 @@ import (
 // beyond its fate (its ID, org and owner) is shown only to a reporter who
 // may see that token anyway.
 
+// TokenPattern is a regular expression (RE2, as Go and GitHub secret
+// scanning read it) that matches scimgate tokens in text: what a secret
+// scanner looks for. A match is a token only if its checksum holds (Parse).
+const TokenPattern = `\bsg[us]_[0-9A-Za-z]{38}\b`
+
 // MaxLeakReportTokens bounds the tokens of one report.
 const MaxLeakReportTokens = 100
 

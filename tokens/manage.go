@@ -727,7 +727,9 @@ type AuditQuery struct {
 
 // AuditPage is one page of the audit trail, newest first.
 type AuditPage struct {
-	Events []AuditEvent
+	// OrgName is the org's name when the page is of one org.
+	OrgName string
+	Events  []AuditEvent
 	// Next is the cursor of the next (older) page; empty on the last.
 	Next string
 }
@@ -742,7 +744,9 @@ func (m *Manager) Audit(ctx context.Context, q AuditQuery) (page *AuditPage, err
 		if err := a.require(PermTokens, "reading the org's audit trail"); err != nil {
 			return err
 		}
-		page, err = auditPage(tx, a.org.ID, q)
+		if page, err = auditPage(tx, a.org.ID, q); err == nil {
+			page.OrgName = a.org.Name
+		}
 		return err
 	})
 	return page, err
@@ -788,6 +792,8 @@ func auditPage(tx Tx, orgID string, q AuditQuery) (*AuditPage, error) {
 
 // Seats is the seats report of an org: the seeds' billing rows.
 type Seats struct {
+	// OrgName is the org's name (Manager.Seats fills it in).
+	OrgName string
 	// ActivePeople is every active person of the org: each is a seat,
 	// whether or not they hold a token.
 	ActivePeople int
@@ -809,7 +815,25 @@ func (m *Manager) Seats(ctx context.Context) (seats *Seats, err error) {
 		if err := a.require(PermUsers, "reading the org's seats"); err != nil {
 			return err
 		}
-		seats, err = tx.CountSeats(a.org.ID, m.s.Now().UTC())
+		if seats, err = tx.CountSeats(a.org.ID, m.s.Now().UTC()); err == nil {
+			seats.OrgName = a.org.Name
+		}
+		return err
+	})
+	return seats, err
+}
+
+// Seats reports an org's seats with no caller rules: for the command line
+// that opens the database itself.
+func (s *Service) Seats(ctx context.Context, orgID string) (seats *Seats, err error) {
+	err = s.view(ctx, func(tx Tx) error {
+		org, err := tx.Org(orgID)
+		if err != nil {
+			return notFound(err, "org %s not found", orgID)
+		}
+		if seats, err = tx.CountSeats(org.ID, s.Now().UTC()); err == nil {
+			seats.OrgName = org.Name
+		}
 		return err
 	})
 	return seats, err

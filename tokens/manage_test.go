@@ -622,7 +622,7 @@ func testSeats(t *testing.T, f *mgmtFixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := tokens.Seats{ActivePeople: 4, PeopleWithActiveTokens: 3, ServiceUsers: 3, ActiveServiceTokens: 3}
+	want := tokens.Seats{OrgName: "acme", ActivePeople: 4, PeopleWithActiveTokens: 3, ServiceUsers: 3, ActiveServiceTokens: 3}
 	if *seats != want {
 		t.Errorf("seats = %+v, want %+v", *seats, want)
 	}

@@ -294,7 +294,7 @@ func testCommands(t *testing.T, c *testCLI) {
 		}
 	}
 	out := c.ok("service-token", "list", "--org", "acme")
-	if !regexp.MustCompile(`(?m)^ID +NAME +PREFIX +STATUS +INACTIVITY +PERMISSIONS +LAST USED +CREATED$`).MatchString(out) ||
+	if !regexp.MustCompile(`(?m)^ID +NAME +PREFIX +STATUS +INACTIVITY +PERMISSIONS +LAST USED +EXPIRES +CREATED$`).MatchString(out) ||
 		!strings.Contains(out, "okta-prod") || !strings.Contains(out, "60 days") {
 		t.Errorf("service-token list printed\n%s", out)
 	}

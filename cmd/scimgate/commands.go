@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/scimgate/scimgate/tokens"
@@ -19,6 +20,8 @@ type command struct {
 	help     string   // what --help says about it
 	args     []string // names of the positional arguments
 	define   func(fs *flag.FlagSet) action
+	// remote: with --server the command calls the admin API (remote.go).
+	remote bool
 }
 
 // action runs a command with its positional arguments.
@@ -33,9 +36,10 @@ var commands = []command{
 		help: `Run the sidecar: apply database migrations, create org "default" and a
 bootstrap service token on the first start (printed once to stderr), then
 authenticate and proxy every request on the proxy listener to the upstream, and
-serve /scim/v2 (SCIM 2.0 for identity providers), /metrics, /healthz and
-/readyz on the management listener, until SIGINT or SIGTERM (graceful: in-flight
-requests finish, last uses are written).`,
+serve /scim/v2 (SCIM 2.0 for identity providers), /api/v1 (the admin API, unless
+admin.listen gives it a listener of its own), /metrics, /healthz and /readyz on
+the management listener, until SIGINT or SIGTERM (graceful: in-flight requests
+finish, last uses are written).`,
 		define: defineServe,
 	},
 	{
@@ -88,6 +92,7 @@ token of theirs expires at once.`,
 		help: `Create a service user and its token, and print the token once. An org holds
 at most 20 active service tokens.`,
 		define: defineServiceTokenCreate,
+		remote: true,
 	},
 	{
 		name:     "service-token list",
@@ -95,6 +100,7 @@ at most 20 active service tokens.`,
 		summary:  "list an org's service tokens",
 		help:     "List the service tokens of an org with their permission sets.",
 		define:   defineServiceTokenList,
+		remote:   true,
 	},
 	{
 		name:     "service-token edit",
@@ -104,6 +110,7 @@ at most 20 active service tokens.`,
 change applies to the next request made with it.`,
 		args:   []string{"ID"},
 		define: defineServiceTokenEdit,
+		remote: true,
 	},
 	{
 		name:     "service-token revoke",
@@ -113,6 +120,7 @@ change applies to the next request made with it.`,
 can be regenerated or deleted.`,
 		args:   []string{"ID"},
 		define: defineServiceTokenRevoke,
+		remote: true,
 	},
 	{
 		name:     "service-token regenerate",
@@ -122,6 +130,7 @@ can be regenerated or deleted.`,
 same service user; print the new token once. The old secret never works again.`,
 		args:   []string{"ID"},
 		define: defineServiceTokenRegenerate,
+		remote: true,
 	},
 	{
 		name:     "service-token delete",
@@ -130,6 +139,7 @@ same service user; print the new token once. The old secret never works again.`,
 		help:     "Delete a revoked service token and its service user. Revoke an active one first.",
 		args:     []string{"ID"},
 		define:   defineServiceTokenDelete,
+		remote:   true,
 	},
 	{
 		name:     "user-token create",
@@ -138,6 +148,7 @@ same service user; print the new token once. The old secret never works again.`,
 		help: `Create an API token for an active person and print it once. A person holds at
 most 10 active tokens; the token has their permissions and groups.`,
 		define: defineUserTokenCreate,
+		remote: true,
 	},
 	{
 		name:     "user-token list",
@@ -145,6 +156,7 @@ most 10 active tokens; the token has their permissions and groups.`,
 		summary:  "list an org's user tokens",
 		help:     "List the user tokens of an org, or of one person in it.",
 		define:   defineUserTokenList,
+		remote:   true,
 	},
 	{
 		name:     "user-token delete",
@@ -153,13 +165,52 @@ most 10 active tokens; the token has their permissions and groups.`,
 		help:     "Delete a user token: the next request with it is refused.",
 		args:     []string{"ID"},
 		define:   defineUserTokenDelete,
+		remote:   true,
 	},
 	{
 		name:     "audit list",
 		synopsis: "[--org ORG] [--limit N]",
 		summary:  "show the audit trail, newest first",
-		help:     "Show the audit trail of every change, newest first.",
-		define:   defineAuditList,
+		help: `Show the audit trail of every change, newest first. With --server, the
+token's org only (it needs platform.tokens).`,
+		define: defineAuditList,
+		remote: true,
+	},
+	{
+		name:     "seats",
+		synopsis: "--org ORG",
+		summary:  "count an org's seats: active people (service users never are)",
+		help: `Count an org's seats: every active person is one, whether or not they hold
+tokens; how many of them hold active user tokens; and the service users,
+which never take a seat. With --server, the token's org (it needs
+platform.users).`,
+		define: defineSeats,
+		remote: true,
+	},
+	{
+		name:     "token report",
+		synopsis: "[--found-at WHERE] < TEXT",
+		summary:  "stop every leaked token found in the standard input",
+		help: `Read text from the standard input (a log, a file, a paste), find every
+scimgate token in it, and stop each one still live at once: a service token
+is revoked (an admin can regenerate it), a user token deleted. Prints what
+became of each: revoked, deleted, already dead, unknown, malformed. Each known
+token's org records the report in its audit trail, with --found-at. With
+--server, any active token may report (its own details shown where it may
+see them).`,
+		define: defineTokenReport,
+		remote: true,
+	},
+	{
+		name:     "token inspect",
+		synopsis: "< TOKEN",
+		summary:  "show a token's ID, kind, owner, org and status, changing nothing",
+		help: `Read one token from the standard input (never an argument: shell history
+keeps those) and show its ID, kind, owner, org and status, without changing
+anything. With --server, the token must be the caller's own or, with
+platform.tokens, one of its org's.`,
+		define: defineTokenInspect,
+		remote: true,
 	},
 }
 
@@ -310,16 +361,26 @@ func defineUserDeactivate(fs *flag.FlagSet) action {
 // ---- service tokens ----
 
 func defineServiceTokenCreate(fs *flag.FlagSet) action {
-	orgName := fs.String("org", "", "the org's name (required)")
+	orgName := fs.String("org", "", "the org's name (required without --server)")
 	name := fs.String("name", "", "the service user's and token's name (required)")
 	days := fs.Int("inactivity-days", tokens.DefaultInactivityDays, "the token expires after N days unused: 31, 45, 60 or 180")
-	perms := fs.String("permissions", "", "comma-separated permission sets or single permissions (default all of them)")
+	perms := fs.String("permissions", "", "comma-separated permission sets or single permissions (default all of them; with --server, all the token may grant)")
 	return func(ctx context.Context, c *cli, _ []string) error {
-		if err := required("--org", *orgName, "--name", *name); err != nil {
-			return err
-		}
 		sets, err := permissionList(fs, *perms)
 		if err != nil {
+			return err
+		}
+		rc, err := c.remote()
+		if err != nil {
+			return err
+		}
+		if rc != nil {
+			if err := required("--name", *name); err != nil {
+				return err
+			}
+			return remoteServiceTokenCreate(ctx, c, rc, *orgName, tokens.ServiceTokenSpec{Name: *name, InactivityDays: *days, PermissionSets: sets})
+		}
+		if err := required("--org", *orgName, "--name", *name); err != nil {
 			return err
 		}
 		svc, org, err := c.serviceForOrg(ctx, *orgName)
@@ -337,8 +398,15 @@ func defineServiceTokenCreate(fs *flag.FlagSet) action {
 }
 
 func defineServiceTokenList(fs *flag.FlagSet) action {
-	orgName := fs.String("org", "", "the org's name (required)")
+	orgName := fs.String("org", "", "the org's name (required without --server)")
 	return func(ctx context.Context, c *cli, _ []string) error {
+		rc, err := c.remote()
+		if err != nil {
+			return err
+		}
+		if rc != nil {
+			return remoteServiceTokenList(ctx, c, rc, *orgName)
+		}
 		if err := required("--org", *orgName); err != nil {
 			return err
 		}
@@ -346,15 +414,30 @@ func defineServiceTokenList(fs *flag.FlagSet) action {
 		if err != nil {
 			return err
 		}
-		sts, err := svc.ServiceTokens(ctx, org.ID)
+		stream := c.newTokenStream(tokens.KindService, "no service tokens in org "+quote(org.Name))
+		return c.listTokens(ctx, svc, org, tokens.KindService, tokens.TokenQuery{}, stream)
+	}
+}
+
+// listTokens streams every page of an org's tokens of one kind.
+func (c *cli) listTokens(ctx context.Context, svc *tokens.Service, org *tokens.Org, kind tokens.Kind, q tokens.TokenQuery, stream *tokenStream) error {
+	q.Limit = tokens.MaxPageSize
+	for {
+		page, err := svc.ListTokens(ctx, org.ID, kind, q)
 		if err != nil {
-			return fmt.Errorf("list service tokens of org %q: %w", org.Name, err)
+			return fmt.Errorf("list %s tokens of org %q: %w", kind, org.Name, err)
 		}
-		views := make([]tokenView, 0, len(sts))
-		for i := range sts {
-			views = append(views, serviceTokenView(org.Name, &sts[i]))
+		views := make([]tokenView, len(page.Tokens))
+		for i := range page.Tokens {
+			views[i] = tokenViewOfInfo(&page.Tokens[i])
 		}
-		return c.printTokens(views, "no service tokens in org "+quote(org.Name))
+		if err := stream.add(views); err != nil {
+			return err
+		}
+		if page.Next == "" {
+			return stream.close()
+		}
+		q.Cursor = page.Next
 	}
 }
 
@@ -381,6 +464,13 @@ func defineServiceTokenEdit(fs *flag.FlagSet) action {
 		if edit.Name == nil && edit.InactivityDays == nil && edit.PermissionSets == nil {
 			return usagef("service-token edit: nothing to change: give --name, --inactivity-days or --permissions")
 		}
+		rc, err := c.remote()
+		if err != nil {
+			return err
+		}
+		if rc != nil {
+			return remoteServiceTokenEdit(ctx, c, rc, args[0], edit)
+		}
 		svc, err := c.service(ctx)
 		if err != nil {
 			return err
@@ -399,6 +489,14 @@ func defineServiceTokenEdit(fs *flag.FlagSet) action {
 
 func defineServiceTokenRevoke(fs *flag.FlagSet) action {
 	return func(ctx context.Context, c *cli, args []string) error {
+		rc, err := c.remote()
+		if err != nil {
+			return err
+		}
+		if rc != nil {
+			return remoteDone(ctx, c, rc, "POST", "/service-tokens/"+url.PathEscape(args[0])+"/revoke", args[0], "revoked",
+				"revoked service token %s: it is refused from now on")
+		}
 		svc, err := c.service(ctx)
 		if err != nil {
 			return err
@@ -412,6 +510,13 @@ func defineServiceTokenRevoke(fs *flag.FlagSet) action {
 
 func defineServiceTokenRegenerate(fs *flag.FlagSet) action {
 	return func(ctx context.Context, c *cli, args []string) error {
+		rc, err := c.remote()
+		if err != nil {
+			return err
+		}
+		if rc != nil {
+			return remoteServiceTokenRegenerate(ctx, c, rc, args[0])
+		}
 		svc, err := c.service(ctx)
 		if err != nil {
 			return err
@@ -430,6 +535,14 @@ func defineServiceTokenRegenerate(fs *flag.FlagSet) action {
 
 func defineServiceTokenDelete(fs *flag.FlagSet) action {
 	return func(ctx context.Context, c *cli, args []string) error {
+		rc, err := c.remote()
+		if err != nil {
+			return err
+		}
+		if rc != nil {
+			return remoteDone(ctx, c, rc, "DELETE", "/service-tokens/"+url.PathEscape(args[0]), args[0], "deleted",
+				"deleted service token %s and its service user")
+		}
 		svc, err := c.service(ctx)
 		if err != nil {
 			return err
@@ -444,10 +557,20 @@ func defineServiceTokenDelete(fs *flag.FlagSet) action {
 // ---- user tokens ----
 
 func defineUserTokenCreate(fs *flag.FlagSet) action {
-	orgName := fs.String("org", "", "the org's name (required)")
-	userName := fs.String("user", "", "the person's user name (required)")
+	orgName := fs.String("org", "", "the org's name (required without --server)")
+	userName := fs.String("user", "", "the person's user name (required without --server, where the token's person is the only one allowed)")
 	name := fs.String("name", "", "the token's name, such as the laptop or script it is for (required)")
 	return func(ctx context.Context, c *cli, _ []string) error {
+		rc, err := c.remote()
+		if err != nil {
+			return err
+		}
+		if rc != nil {
+			if err := required("--name", *name); err != nil {
+				return err
+			}
+			return remoteUserTokenCreate(ctx, c, rc, *orgName, *userName, *name)
+		}
 		if err := required("--org", *orgName, "--user", *userName, "--name", *name); err != nil {
 			return err
 		}
@@ -468,9 +591,16 @@ func defineUserTokenCreate(fs *flag.FlagSet) action {
 }
 
 func defineUserTokenList(fs *flag.FlagSet) action {
-	orgName := fs.String("org", "", "the org's name (required)")
+	orgName := fs.String("org", "", "the org's name (required without --server)")
 	userName := fs.String("user", "", "only the tokens of the person with this user name")
 	return func(ctx context.Context, c *cli, _ []string) error {
+		rc, err := c.remote()
+		if err != nil {
+			return err
+		}
+		if rc != nil {
+			return remoteUserTokenList(ctx, c, rc, *orgName, *userName)
+		}
 		if err := required("--org", *orgName); err != nil {
 			return err
 		}
@@ -478,39 +608,31 @@ func defineUserTokenList(fs *flag.FlagSet) action {
 		if err != nil {
 			return err
 		}
-		var ownerID string
+		// Owners are read by ID with each page: never every user of the org.
+		var q tokens.TokenQuery
 		empty := "no user tokens in org " + quote(org.Name)
 		if *userName != "" {
 			u, err := svc.UserByName(ctx, org.ID, *userName)
 			if err != nil {
 				return err
 			}
-			ownerID = u.ID
+			q = tokens.TokenQuery{OwnerID: u.ID}
 			empty = fmt.Sprintf("user %q has no tokens", u.UserName)
 		}
-		toks, err := svc.UserTokens(ctx, org.ID, ownerID)
-		if err != nil {
-			return fmt.Errorf("list user tokens of org %q: %w", org.Name, err)
-		}
-		// Tokens of removed users stay listed, expired: name their owners too.
-		users, _, err := svc.Users(ctx, org.ID, tokens.UserFilter{WithRemoved: true})
-		if err != nil {
-			return fmt.Errorf("list users of org %q: %w", org.Name, err)
-		}
-		userNames := make(map[string]string, len(users))
-		for _, u := range users {
-			userNames[u.ID] = u.UserName
-		}
-		views := make([]tokenView, 0, len(toks))
-		for i := range toks {
-			views = append(views, userTokenView(org.Name, userNames[toks[i].OwnerID], &toks[i]))
-		}
-		return c.printTokens(views, empty)
+		return c.listTokens(ctx, svc, org, tokens.KindUser, q, c.newTokenStream(tokens.KindUser, empty))
 	}
 }
 
 func defineUserTokenDelete(fs *flag.FlagSet) action {
 	return func(ctx context.Context, c *cli, args []string) error {
+		rc, err := c.remote()
+		if err != nil {
+			return err
+		}
+		if rc != nil {
+			return remoteDone(ctx, c, rc, "DELETE", "/user-tokens/"+url.PathEscape(args[0]), args[0], "deleted",
+				"deleted user token %s: it is refused from now on")
+		}
 		svc, err := c.service(ctx)
 		if err != nil {
 			return err
@@ -531,21 +653,24 @@ func defineAuditList(fs *flag.FlagSet) action {
 		if *limit < 1 {
 			return usagef("audit list: --limit must be at least 1, not %d", *limit)
 		}
+		rc, err := c.remote()
+		if err != nil {
+			return err
+		}
+		if rc != nil {
+			return remoteAuditList(ctx, c, rc, *orgName, *limit)
+		}
 		svc, err := c.service(ctx)
 		if err != nil {
 			return err
 		}
-		f := tokens.AuditFilter{Limit: *limit}
+		var orgID string
 		if *orgName != "" {
 			org, err := svc.OrgByName(ctx, *orgName)
 			if err != nil {
 				return err
 			}
-			f.OrgID = org.ID
-		}
-		events, err := svc.Audit(ctx, f)
-		if err != nil {
-			return fmt.Errorf("list audit events: %w", err)
+			orgID = org.ID
 		}
 		orgs, err := svc.Orgs(ctx)
 		if err != nil {
@@ -555,7 +680,24 @@ func defineAuditList(fs *flag.FlagSet) action {
 		for _, o := range orgs {
 			orgNames[o.ID] = o.Name
 		}
-		return c.printAudit(events, orgNames)
+		stream := c.newAuditStream()
+		q := tokens.AuditQuery{}
+		for left := *limit; left > 0; {
+			q.Limit = min(left, tokens.MaxPageSize)
+			page, err := svc.AuditTrail(ctx, orgID, q)
+			if err != nil {
+				return fmt.Errorf("list audit events: %w", err)
+			}
+			if err := stream.add(auditViews(page.Events, orgNames)); err != nil {
+				return err
+			}
+			left -= len(page.Events)
+			if page.Next == "" {
+				break
+			}
+			q.Cursor = page.Next
+		}
+		return stream.close()
 	}
 }
 

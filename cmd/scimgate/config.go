@@ -44,6 +44,7 @@ type Config struct {
 	Telemetry   TelemetryConfig   `yaml:"telemetry"`
 	SCIM        SCIMConfig        `yaml:"scim"`
 	Console     ConsoleConfig     `yaml:"console"`
+	Admin       AdminConfig       `yaml:"admin"`
 
 	// ShutdownTimeout bounds a graceful shutdown: in-flight requests get
 	// this long to finish.
@@ -100,6 +101,21 @@ type SCIMConfig struct {
 	// (e.g. https://id.example.com/scim/v2); it starts the Location of
 	// created resources. Empty means the path /scim/v2 alone.
 	BaseURL string `yaml:"base_url"`
+}
+
+// AdminConfig configures the token management API at /api/v1 (package
+// admin).
+type AdminConfig struct {
+	// Listen is the API's own listener, host:port; empty serves it on the
+	// management listener.
+	Listen string `yaml:"listen"`
+	// TLS is the TLS of the API's own listener; with Listen empty the API
+	// has the management listener's.
+	TLS TLSConfig `yaml:"tls"`
+	// AnonymousLeakReportsPerSecond is how many leak reports without a
+	// token are accepted per second (bursts of ten seconds' worth); 0
+	// refuses them, so a token is needed to report.
+	AnonymousLeakReportsPerSecond float64 `yaml:"anonymous_leak_reports_per_second"`
 }
 
 // ManagementConfig configures the listener of /healthz and /readyz.
@@ -241,6 +257,7 @@ func DefaultConfig() *Config {
 		},
 		Telemetry:       defaultTelemetryConfig(),
 		Console:         defaultConsoleConfig(),
+		Admin:           AdminConfig{TLS: defaultTLS(), AnonymousLeakReportsPerSecond: 10},
 		ShutdownTimeout: 20 * time.Second,
 	}
 }
@@ -281,6 +298,7 @@ func LoadConfig(path string, getenv func(string) string, flags configOverrides) 
 		{"SCIMGATE_MANAGEMENT_LISTEN", &cfg.Management.Listen},
 		{"SCIMGATE_ACTIVITY_LOG_PATH", &cfg.ActivityLog.Path},
 		{"SCIMGATE_CONSOLE_OIDC_CLIENT_SECRET", &cfg.Console.OIDC.ClientSecret},
+		{"SCIMGATE_ADMIN_LISTEN", &cfg.Admin.Listen},
 	} {
 		if v := getenv(o.env); v != "" {
 			*o.dst = v
@@ -510,7 +528,33 @@ func (c *Config) Validate() error {
 	if err := c.Console.validate(); err != nil { // in console.go
 		return err
 	}
+	if err := c.validateAdmin(); err != nil {
+		return err
+	}
 	return c.validateTLS() // in tls.go
+}
+
+// validateAdmin checks the options of the admin API.
+func (c *Config) validateAdmin() error {
+	a := &c.Admin
+	if a.AnonymousLeakReportsPerSecond < 0 {
+		return fmt.Errorf("admin.anonymous_leak_reports_per_second: %g is negative; 0 refuses leak reports without a token", a.AnonymousLeakReportsPerSecond)
+	}
+	if a.Listen == "" {
+		if a.TLS.Mode != tlsOff {
+			return errors.New("admin.tls: only used with admin.listen; the API is served on the management listener, with management.tls")
+		}
+		return nil
+	}
+	if err := checkListen("admin.listen", a.Listen); err != nil {
+		return err
+	}
+	for _, o := range []struct{ name, addr string }{{"proxy.listen", c.Proxy.Listen}, {"management.listen", c.Management.Listen}} {
+		if a.Listen == o.addr && !strings.HasSuffix(a.Listen, ":0") {
+			return fmt.Errorf("admin.listen: %q is also %s; give the admin API its own port, or leave admin.listen empty to serve it on the management listener", a.Listen, o.name)
+		}
+	}
+	return nil
 }
 
 // ValidateServe is Validate plus what only serve needs.

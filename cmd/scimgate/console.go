@@ -143,3 +143,12 @@ func withConsole(routes http.Handler, con http.Handler) http.Handler {
 		con.ServeHTTP(w, r)
 	})
 }
+
+// consoleBesideAPI serves the console at / on the admin API's own listener,
+// beside /api/v1/.
+func consoleBesideAPI(api, con http.Handler) http.Handler {
+	if con == nil {
+		return api
+	}
+	return withAdminAPI(con, api)
+}

@@ -14,6 +14,9 @@ const (
 	exitUsage    = 2 // the command line, the configuration or a value given is wrong
 	exitNotFound = 3 // the org, user or token named does not exist
 	exitRefused  = 4 // a rule refused the change: a name taken, a limit reached, a token in the wrong state
+	// exitUnauthorized: with --server, the server refused the token the
+	// command runs with (missing, unknown, revoked, expired).
+	exitUnauthorized = 5
 )
 
 // usageError is a mistake in the command line or the configuration.
@@ -38,6 +41,10 @@ func exitCode(err error) int {
 		return exitNotFound
 	case tokens.Conflict, tokens.LimitReached, tokens.WrongState, tokens.VersionChanged:
 		return exitRefused
+	case tokens.Forbidden:
+		return exitRefused
+	case tokens.Unauthenticated:
+		return exitUnauthorized
 	}
 	return exitError
 }

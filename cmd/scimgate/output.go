@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/scimgate/scimgate/admin"
 	"github.com/scimgate/scimgate/tokens"
 )
 
@@ -57,6 +58,9 @@ type tokenView struct {
 	CreatedAt      time.Time  `json:"created_at"`
 	LastUsedAt     *time.Time `json:"last_used_at"` // null until first used
 	UseCount       int64      `json:"use_count"`
+	// ExpiresAt is when an active token expires unless used before; null
+	// for a token that is not active.
+	ExpiresAt *time.Time `json:"expires_at"`
 }
 
 // newTokenView is what create and regenerate print: the only output that
@@ -85,6 +89,10 @@ func tokenViewOf(org string, t *tokens.Token) tokenView {
 	if !t.LastUsedAt.IsZero() {
 		last := t.LastUsedAt.UTC()
 		v.LastUsedAt = &last
+	}
+	if t.Status == tokens.StatusActive {
+		expires := t.InactivityDeadline().UTC()
+		v.ExpiresAt = &expires
 	}
 	return v
 }
@@ -213,38 +221,15 @@ func printTokenDetails(w io.Writer, v tokenView, plaintext string) error {
 }
 
 func (c *cli) printTokens(views []tokenView, empty string) error {
-	if c.global.json {
-		return printJSON(c.stdout, views)
+	kind := tokens.KindUser
+	if len(views) > 0 {
+		kind = views[0].Kind
 	}
-	if len(views) == 0 {
-		fmt.Fprintln(c.stderr, empty)
-		return nil
+	stream := c.newTokenStream(kind, empty)
+	if err := stream.add(views); err != nil {
+		return err
 	}
-	service := views[0].Kind == tokens.KindService
-	tw := newTable(c.stdout)
-	if service {
-		fmt.Fprintln(tw, "ID\tNAME\tPREFIX\tSTATUS\tINACTIVITY\tPERMISSIONS\tLAST USED\tCREATED")
-	} else {
-		fmt.Fprintln(tw, "ID\tUSER\tNAME\tPREFIX\tSTATUS\tINACTIVITY\tLAST USED\tCREATED")
-	}
-	for _, v := range views {
-		status := string(v.Status)
-		if v.StatusReason != "" && string(v.StatusReason) != status {
-			status += " (" + string(v.StatusReason) + ")"
-		}
-		last := "never"
-		if v.LastUsedAt != nil {
-			last = formatTime(*v.LastUsedAt)
-		}
-		if service {
-			fmt.Fprintf(tw, "%s\t%s\t%s…\t%s\t%d days\t%s\t%s\t%s\n", v.ID, v.Name, v.DisplayPrefix, status,
-				v.InactivityDays, dash(strings.Join(v.PermissionSets, ",")), last, formatTime(v.CreatedAt))
-		} else {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s…\t%s\t%d days\t%s\t%s\n", v.ID, v.User, v.Name, v.DisplayPrefix, status,
-				v.InactivityDays, last, formatTime(v.CreatedAt))
-		}
-	}
-	return tw.Flush()
+	return stream.close()
 }
 
 // printDone reports a change that has nothing to show but the token's new state.
@@ -257,6 +242,14 @@ func (c *cli) printDone(id, state, format string, args ...any) error {
 }
 
 func (c *cli) printAudit(events []tokens.AuditEvent, orgNames map[string]string) error {
+	stream := c.newAuditStream()
+	if err := stream.add(auditViews(events, orgNames)); err != nil {
+		return err
+	}
+	return stream.close()
+}
+
+func auditViews(events []tokens.AuditEvent, orgNames map[string]string) []auditView {
 	views := make([]auditView, 0, len(events))
 	for _, e := range events {
 		org := orgNames[e.OrgID]
@@ -265,19 +258,7 @@ func (c *cli) printAudit(events []tokens.AuditEvent, orgNames map[string]string)
 		}
 		views = append(views, auditView{ID: e.ID, At: e.At.UTC(), Org: org, Actor: e.Actor, Action: e.Action, Target: e.Target, Detail: e.Detail})
 	}
-	if c.global.json {
-		return printJSON(c.stdout, views)
-	}
-	if len(views) == 0 {
-		fmt.Fprintln(c.stderr, "no audit events")
-		return nil
-	}
-	tw := newTable(c.stdout)
-	fmt.Fprintln(tw, "TIME\tORG\tACTOR\tACTION\tTARGET\tDETAIL")
-	for _, v := range views {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", formatTime(v.At), v.Org, v.Actor, v.Action, v.Target, v.Detail)
-	}
-	return tw.Flush()
+	return views
 }
 
 func dash(s string) string {
@@ -292,4 +273,218 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// ---- Streams, and the views of the management commands ----
+
+// listStream prints a listing a page at a time, so that a listing of any
+// length takes the memory of one page: --json writes the array element by
+// element (the same bytes printJSON writes for the whole slice), a table is
+// flushed after each page.
+type listStream[T any] struct {
+	c      *cli
+	header string         // the table's header line, tab-separated
+	row    func(T) string // a table row, tab-separated
+	empty  string         // said on stderr when there is nothing to list
+	n      int
+	tw     *tabwriter.Writer
+}
+
+func (s *listStream[T]) add(items []T) error {
+	if s.c.global.json {
+		for _, v := range items {
+			b, err := json.MarshalIndent(v, "  ", "  ")
+			if err != nil {
+				return err
+			}
+			sep := ",\n  "
+			if s.n == 0 {
+				sep = "[\n  "
+			}
+			if _, err := fmt.Fprintf(s.c.stdout, "%s%s", sep, b); err != nil {
+				return err
+			}
+			s.n++
+		}
+		return nil
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	if s.tw == nil {
+		s.tw = newTable(s.c.stdout)
+		fmt.Fprintln(s.tw, s.header)
+	}
+	for _, v := range items {
+		fmt.Fprintln(s.tw, s.row(v))
+	}
+	s.n += len(items)
+	return s.tw.Flush()
+}
+
+func (s *listStream[T]) close() error {
+	switch {
+	case s.c.global.json && s.n == 0:
+		_, err := fmt.Fprintln(s.c.stdout, "[]")
+		return err
+	case s.c.global.json:
+		_, err := fmt.Fprint(s.c.stdout, "\n]\n")
+		return err
+	case s.n == 0:
+		fmt.Fprintln(s.c.stderr, s.empty)
+	}
+	return nil
+}
+
+type tokenStream = listStream[tokenView]
+
+// newTokenStream lists tokens of one kind.
+func (c *cli) newTokenStream(kind tokens.Kind, empty string) *tokenStream {
+	if kind == tokens.KindService {
+		return &tokenStream{c: c, empty: empty,
+			header: "ID\tNAME\tPREFIX\tSTATUS\tINACTIVITY\tPERMISSIONS\tLAST USED\tEXPIRES\tCREATED",
+			row: func(v tokenView) string {
+				return fmt.Sprintf("%s\t%s\t%s…\t%s\t%d days\t%s\t%s\t%s\t%s", v.ID, v.Name, v.DisplayPrefix, statusText(v),
+					v.InactivityDays, dash(strings.Join(v.PermissionSets, ",")), lastUsedText(v), expiresText(v), formatTime(v.CreatedAt))
+			}}
+	}
+	return &tokenStream{c: c, empty: empty,
+		header: "ID\tUSER\tNAME\tPREFIX\tSTATUS\tINACTIVITY\tLAST USED\tEXPIRES\tCREATED",
+		row: func(v tokenView) string {
+			return fmt.Sprintf("%s\t%s\t%s\t%s…\t%s\t%d days\t%s\t%s\t%s", v.ID, dash(v.User), v.Name, v.DisplayPrefix, statusText(v),
+				v.InactivityDays, lastUsedText(v), expiresText(v), formatTime(v.CreatedAt))
+		}}
+}
+
+func statusText(v tokenView) string {
+	status := string(v.Status)
+	if v.StatusReason != "" && string(v.StatusReason) != status {
+		status += " (" + string(v.StatusReason) + ")"
+	}
+	return status
+}
+
+func lastUsedText(v tokenView) string {
+	if v.LastUsedAt == nil {
+		return "never"
+	}
+	return formatTime(*v.LastUsedAt)
+}
+
+func expiresText(v tokenView) string {
+	if v.ExpiresAt == nil {
+		return "-"
+	}
+	return formatTime(*v.ExpiresAt)
+}
+
+type auditStream = listStream[auditView]
+
+// newAuditStream lists audit events.
+func (c *cli) newAuditStream() *auditStream {
+	return &auditStream{c: c, empty: "no audit events",
+		header: "TIME\tORG\tACTOR\tACTION\tTARGET\tDETAIL",
+		row: func(v auditView) string {
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", formatTime(v.At), v.Org, v.Actor, v.Action, v.Target, v.Detail)
+		}}
+}
+
+// tokenViewOfInfo is a token as management shows it: its status is the
+// one the authenticator applies now.
+func tokenViewOfInfo(t *tokens.TokenInfo) tokenView {
+	v := tokenView{
+		ID: t.ID, Kind: t.Kind, Org: t.OrgName, Name: t.Name, DisplayPrefix: t.DisplayPrefix,
+		Status: t.Status, StatusReason: t.StatusReason, StatusChangedAt: t.StatusChangedAt.UTC(),
+		InactivityDays: t.InactivityDays, CreatedAt: t.CreatedAt.UTC(), UseCount: t.UseCount,
+	}
+	if t.Kind == tokens.KindUser {
+		v.User = t.OwnerName
+	} else {
+		v.PermissionSets = t.PermissionSets
+	}
+	if !t.LastUsedAt.IsZero() {
+		last := t.LastUsedAt.UTC()
+		v.LastUsedAt = &last
+	}
+	if !t.ExpiresAt.IsZero() {
+		expires := t.ExpiresAt.UTC()
+		v.ExpiresAt = &expires
+	}
+	return v
+}
+
+// seatsView is the seats report, as the admin API's GET /seats shows it.
+type seatsView = admin.Seats
+
+func (c *cli) printSeats(s seatsView) error {
+	if c.global.json {
+		return printJSON(c.stdout, s)
+	}
+	tw := newTable(c.stdout)
+	fmt.Fprintf(tw, "org:\t%s\n", s.Org)
+	fmt.Fprintf(tw, "seats:\t%d\t(every active person)\n", s.Seats)
+	fmt.Fprintf(tw, "people with active user tokens:\t%d\n", s.PeopleWithActiveTokens)
+	fmt.Fprintf(tw, "service users:\t%d\t(never a seat)\n", s.ServiceUsers)
+	fmt.Fprintf(tw, "active service tokens:\t%d\n", s.ActiveServiceTokens)
+	return tw.Flush()
+}
+
+// leakReportView is what "token report" prints: what became of each token.
+type leakReportView struct {
+	Findings    []leakFindingView `json:"findings"`
+	Live        int               `json:"live"`
+	AlreadyDead int               `json:"already_dead"`
+	Unknown     int               `json:"unknown"`
+	Malformed   int               `json:"malformed"`
+}
+
+type leakFindingView struct {
+	DisplayPrefix string     `json:"display_prefix"`
+	Kind          string     `json:"kind"`
+	Outcome       string     `json:"outcome"`
+	WasLive       bool       `json:"was_live"`
+	Token         *tokenView `json:"token"`
+}
+
+func (r *leakReportView) count(f leakFindingView) {
+	r.Findings = append(r.Findings, f)
+	switch f.Outcome {
+	case string(tokens.LeakRevoked), string(tokens.LeakDeleted):
+		r.Live++
+	case string(tokens.LeakAlreadyDead):
+		r.AlreadyDead++
+	case string(tokens.LeakUnknown):
+		r.Unknown++
+	default:
+		r.Malformed++
+	}
+}
+
+func (c *cli) printLeakReport(r *leakReportView) error {
+	if r.Findings == nil {
+		r.Findings = []leakFindingView{}
+	}
+	if c.global.json {
+		return printJSON(c.stdout, r)
+	}
+	tw := newTable(c.stdout)
+	fmt.Fprintln(tw, "PREFIX\tKIND\tOUTCOME\tID\tNAME\tOWNER\tORG")
+	for _, f := range r.Findings {
+		prefix, kind := "-", dash(f.Kind)
+		if f.DisplayPrefix != "" {
+			prefix = f.DisplayPrefix + "…"
+		}
+		id, name, owner, org := "-", "-", "-", "-"
+		if t := f.Token; t != nil {
+			id, name, org = t.ID, t.Name, t.Org
+			owner = dash(t.User)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", prefix, kind, strings.ReplaceAll(f.Outcome, "_", " "), id, name, owner, org)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stderr, "%d live %s stopped, %d already dead, %d unknown, %d malformed\n",
+		r.Live, plural(r.Live, "token", "tokens"), r.AlreadyDead, r.Unknown, r.Malformed)
+	return nil
 }

@@ -23,7 +23,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	c := &cli{getenv: getenv, stdout: stdout, stderr: stderr}
+	c := &cli{getenv: getenv, stdout: stdout, stderr: stderr, stdin: stdinOf(ctx)}
 	defer c.close()
 
 	root := newFlagSet("scimgate")
@@ -76,6 +76,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			err = &usageError{fmt.Errorf("%s: %w", cmd.name, err)}
 		}
 		return err
+	}
+	if c.global.server != "" && !cmd.remote {
+		return usagef("%s has no remote form: it opens the database itself (leave out --server)", cmd.name)
 	}
 	return act(ctx, c, positional)
 }
@@ -190,6 +193,7 @@ type globalFlags struct {
 	config   string
 	database string
 	json     bool
+	remoteFlags
 }
 
 // register binds the global flags to fs. Their defaults are the values
@@ -198,6 +202,7 @@ func (g *globalFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.config, "config", g.config, "read the YAML configuration file (env SCIMGATE_CONFIG)")
 	fs.StringVar(&g.database, "database", g.database, "the database: a SQLite file path or a postgres:// URL (env SCIMGATE_DATABASE)")
 	fs.BoolVar(&g.json, "json", g.json, "print machine-readable JSON")
+	g.remoteFlags.register(fs) // remote.go
 }
 
 // cli is what a command runs with.
@@ -205,6 +210,7 @@ type cli struct {
 	global         globalFlags
 	getenv         func(string) string
 	stdout, stderr io.Writer
+	stdin          io.Reader       // what "token report" and "token inspect" read
 	store          *sqlstore.Store // opened by service
 }
 
@@ -287,7 +293,9 @@ const exitCodesHelp = `Exit codes:
   1  error: the database cannot be reached, or something unexpected
   2  usage: a wrong command, flag, argument, configuration or value
   3  not found: the org, user or token named does not exist
-  4  refused: a name taken, a limit reached, a token in the wrong state
+  4  refused: a name taken, a limit reached, a token in the wrong state,
+     or (with --server) a permission the token lacks
+  5  unauthorized (with --server): the server refused the token
 `
 
 func printUsage(w io.Writer) {
@@ -303,7 +311,7 @@ Global flags, accepted before the command and by every command:
 	for _, cmd := range commands {
 		fmt.Fprintf(w, "  %s\n        %s\n", strings.TrimSpace(cmd.name+" "+cmd.synopsis), cmd.summary)
 	}
-	fmt.Fprint(w, "\nRun \"scimgate <command> --help\" for a command's flags.\n\n"+exitCodesHelp)
+	fmt.Fprint(w, "\nRun \"scimgate <command> --help\" for a command's flags.\n\n"+remoteHelp+"\n"+exitCodesHelp)
 }
 
 func printGroupUsage(w io.Writer, group string) {
@@ -331,7 +339,7 @@ func printCommandUsage(w io.Writer, cmd *command) {
 func printGlobalFlags(w io.Writer) {
 	fs := newFlagSet("global")
 	new(globalFlags).register(fs)
-	printFlags(w, fs, "[--config FILE] [--database DSN] [--json]")
+	printFlags(w, fs, "[--config FILE] [--database DSN] [--json] [--server URL] [--token-file FILE] [--server-ca FILE]")
 }
 
 func hasFlags(fs *flag.FlagSet) bool {

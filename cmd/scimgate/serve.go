@@ -10,12 +10,14 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/scimgate/scimgate/admin"
 	"github.com/scimgate/scimgate/proxy"
 	"github.com/scimgate/scimgate/scim"
 	"github.com/scimgate/scimgate/telemetry"
@@ -101,19 +103,33 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// The web console, at / on the management listener beside its routes.
+	adminHandler, err := admin.New(svc, auth, admin.Options{
+		AnonymousLeakReportsPerSecond: cfg.Admin.AnonymousLeakReportsPerSecond,
+		Logger:                        logger,
+	})
+	if err != nil {
+		return err
+	}
+	// The web console, at / beside /api/v1/ wherever the admin API is
+	// served (console.go).
 	con, err := newConsole(cfg, svc, auth, logger)
 	if err != nil {
 		return err
 	}
 	management := &http.Server{
-		Handler:           withConsole(managementRoutes(store, scimHandler, tel.MetricsHandler), con),
+		Handler:           managementRoutes(store, scimHandler, tel.MetricsHandler),
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	servers := []namedServer{
 		{name: "proxy", addr: cfg.Proxy.Listen, srv: proxyServer(cfg, gateway, logger)},
 		{name: "management", addr: cfg.Management.Listen, srv: management},
+	}
+	if cfg.Admin.Listen == "" {
+		management.Handler = withAdminAPI(withConsole(management.Handler, con), adminHandler)
+	} else {
+		// Bound before the management listener, which tests wait for last.
+		servers = slices.Insert(servers, 1, namedServer{name: "admin", addr: cfg.Admin.Listen, srv: adminServer(consoleBesideAPI(adminHandler, con), logger)})
 	}
 
 	for i := range servers {
@@ -304,6 +320,26 @@ func managementRoutes(store pinger, scimHandler, metrics http.Handler) http.Hand
 		mux.Handle("GET /metrics", metrics)
 	}
 	return mux
+}
+
+// withAdminAPI serves the admin API (admin.Prefix) next to what h serves.
+func withAdminAPI(h, api http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(admin.Prefix+"/", api)
+	mux.Handle("/", h)
+	return mux
+}
+
+// adminServer is the admin API's own listener: bodies are small, so slow
+// clients are cut off early.
+func adminServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
 }
 
 type pinger interface {
