@@ -75,3 +75,54 @@ func TestConsoleConfigRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleSecondReplica signs in on one replica and loads the next page
+// from another on the same database: sessions live in the database. Signing
+// out on the second ends the session on the first.
+func TestConsoleSecondReplica(t *testing.T) {
+	for _, dialect := range sqltest.Dialects(t) {
+		t.Run(dialect, func(t *testing.T) {
+			c := newTestCLI(t, dialect)
+			c.ok("org", "create", "--name", "default")
+			c.ok("user", "create", "--org", "default", "--user-name", "alice")
+			var tok createdToken
+			c.okJSON(&tok, "user-token", "create", "--org", "default", "--user", "alice", "--name", "laptop")
+			one := "http://" + startServe(t, c.dsn, nil).addrs["management"]
+			two := "http://" + startServe(t, c.dsn, nil).addrs["management"]
+
+			noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			send := func(method, url, body string, cookie *http.Cookie) *http.Response {
+				t.Helper()
+				req, _ := http.NewRequest(method, url, strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.Header.Set("Sec-Fetch-Site", "same-origin")
+				if cookie != nil {
+					req.AddCookie(cookie)
+				}
+				resp, err := noRedirect.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				return resp
+			}
+			resp := send("POST", one+"/signin/token", "token="+tok.Token, nil)
+			var session *http.Cookie
+			for _, ck := range resp.Cookies() {
+				if ck.Name == "scimgate_session" {
+					session = ck
+				}
+			}
+			if session == nil {
+				t.Fatalf("sign-in on replica one: %d, no session cookie", resp.StatusCode)
+			}
+			if resp := send("GET", two+"/my/api-tokens", "", session); resp.StatusCode != 200 {
+				t.Fatalf("the next page from replica two: %d, want 200", resp.StatusCode)
+			}
+			send("POST", two+"/signout", "", session)
+			if resp := send("GET", one+"/my/api-tokens", "", session); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/signin" {
+				t.Errorf("replica one after signing out on two: %d → %s, want the sign-in page", resp.StatusCode, resp.Header.Get("Location"))
+			}
+		})
+	}
+}
