@@ -187,12 +187,25 @@ func emailsJSON(emails []tokens.Email) string {
 	return string(b)
 }
 
-func (t *tx) CreateUser(u *tokens.User) error {
-	_, err := t.exec(`INSERT INTO users (`+userColumns+`, user_name_lower)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		u.ID, u.OrgID, u.UserName, u.ExternalID, u.DisplayName, u.GivenName, u.FamilyName, emailsJSON(u.Emails),
+// userInsertColumns are the columns a new user's row is written with: the
+// domain's, and the lower-cased copies that the indexes search.
+var userInsertColumns = append(strings.Split(userColumns, ", "), "user_name_lower")
+
+// userInsertValues are the values of userInsertColumns for u.
+func userInsertValues(u *tokens.User) []any {
+	return []any{u.ID, u.OrgID, u.UserName, u.ExternalID, u.DisplayName, u.GivenName, u.FamilyName, emailsJSON(u.Emails),
 		u.EmployeeNumber, u.ManagerID, u.Active, u.Removed, micros(u.CreatedAt), micros(u.UpdatedAt), u.Version,
-		strings.ToLower(u.UserName))
+		strings.ToLower(u.UserName)}
+}
+
+// insertStatement is an INSERT of one row into columns of table.
+func insertStatement(table string, columns []string) string {
+	return "INSERT INTO " + table + " (" + strings.Join(columns, ", ") + ") VALUES (" +
+		strings.TrimSuffix(strings.Repeat("?, ", len(columns)), ", ") + ")"
+}
+
+func (t *tx) CreateUser(u *tokens.User) error {
+	_, err := t.exec(insertStatement("users", userInsertColumns), userInsertValues(u)...)
 	if err == nil {
 		err = t.writeEmails(u)
 	}
@@ -225,17 +238,22 @@ func (t *tx) writeEmails(u *tokens.User) error {
 	if _, err := t.exec(`DELETE FROM user_emails WHERE user_id = ?`, u.ID); err != nil {
 		return err
 	}
-	var addrs []string
-	for _, e := range u.Emails {
-		addrs = append(addrs, strings.ToLower(e.Value))
-	}
-	slices.Sort(addrs)
-	for _, a := range slices.Compact(addrs) {
+	for _, a := range lowerEmails(u.Emails) {
 		if _, err := t.exec(`INSERT INTO user_emails (user_id, email) VALUES (?, ?)`, u.ID, a); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// lowerEmails are the distinct lower-cased addresses of a user, sorted.
+func lowerEmails(emails []tokens.Email) []string {
+	var addrs []string
+	for _, e := range emails {
+		addrs = append(addrs, strings.ToLower(e.Value))
+	}
+	slices.Sort(addrs)
+	return slices.Compact(addrs)
 }
 
 func (t *tx) User(orgID, id string) (*tokens.User, error) {
@@ -314,10 +332,17 @@ func (r groupRow) group() tokens.Group {
 		CreatedAt: fromMicros(r.CreatedAt), UpdatedAt: fromMicros(r.UpdatedAt), Version: r.Version}
 }
 
+// groupInsertColumns are the columns a new group's row is written with.
+var groupInsertColumns = append(strings.Split(groupColumns, ", "), "display_name_lower")
+
+// groupInsertValues are the values of groupInsertColumns for g.
+func groupInsertValues(g *tokens.Group) []any {
+	return []any{g.ID, g.OrgID, g.DisplayName, g.ExternalID, micros(g.CreatedAt), micros(g.UpdatedAt), g.Version,
+		strings.ToLower(g.DisplayName)}
+}
+
 func (t *tx) CreateGroup(g *tokens.Group) error {
-	_, err := t.exec(`INSERT INTO groups (`+groupColumns+`, display_name_lower) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		g.ID, g.OrgID, g.DisplayName, g.ExternalID, micros(g.CreatedAt), micros(g.UpdatedAt), g.Version,
-		strings.ToLower(g.DisplayName))
+	_, err := t.exec(insertStatement("groups", groupInsertColumns), groupInsertValues(g)...)
 	if err == nil {
 		err = t.insertMembers(g.ID, g.MemberIDs)
 	}
@@ -559,11 +584,15 @@ func (r *tokenRow) token() tokens.Token {
 	return tok
 }
 
-func (t *tx) CreateToken(tok *tokens.Token) error {
-	_, err := t.exec(`INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		tok.ID, tok.OrgID, string(tok.Kind), tok.OwnerID, tok.Name, tok.DisplayPrefix, tok.Hash[:], tok.InactivityDays,
+// tokenInsertValues are the values of tokenColumns for tok.
+func tokenInsertValues(tok *tokens.Token) []any {
+	return []any{tok.ID, tok.OrgID, string(tok.Kind), tok.OwnerID, tok.Name, tok.DisplayPrefix, tok.Hash[:], tok.InactivityDays,
 		string(tok.Status), string(tok.StatusReason), micros(tok.StatusChangedAt), micros(tok.CreatedAt),
-		nullMicros(tok.LastUsedAt), tok.UseCount)
+		nullMicros(tok.LastUsedAt), tok.UseCount}
+}
+
+func (t *tx) CreateToken(tok *tokens.Token) error {
+	_, err := t.exec(insertStatement("tokens", strings.Split(tokenColumns, ", ")), tokenInsertValues(tok)...)
 	if err != nil {
 		return fmt.Errorf("create token %s: %w", tok.ID, err)
 	}
