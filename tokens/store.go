@@ -88,6 +88,15 @@ type Tx interface {
 	// learns of it. The store assigns Seq.
 	AppendChange(c *Change) error
 
+	// Web console sessions (see Session).
+	CreateSession(s *Session) error
+	SessionByHash(h Hash) (*Session, error)
+	TouchSession(id string, seen time.Time) error
+	DeleteSession(id string) error
+	// DeleteStaleSessions deletes the sessions that expired before
+	// expiredBefore or were last seen before seenBefore.
+	DeleteStaleSessions(expiredBefore, seenBefore time.Time) (int, error)
+
 	// TokenPage lists tokens with their owners' names, in (CreatedAt, ID)
 	// order, after a keyset cursor: a few indexed queries whatever the size
 	// of the org.

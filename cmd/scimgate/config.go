@@ -43,6 +43,7 @@ type Config struct {
 	Permissions PermissionsConfig `yaml:"permissions"`
 	Telemetry   TelemetryConfig   `yaml:"telemetry"`
 	SCIM        SCIMConfig        `yaml:"scim"`
+	Console     ConsoleConfig     `yaml:"console"`
 	Admin       AdminConfig       `yaml:"admin"`
 
 	// ShutdownTimeout bounds a graceful shutdown: in-flight requests get
@@ -308,6 +309,7 @@ func DefaultConfig() *Config {
 			DefaultSets: []string{},
 		},
 		Telemetry:       defaultTelemetryConfig(),
+		Console:         defaultConsoleConfig(),
 		Admin:           AdminConfig{TLS: defaultTLS(), AnonymousLeakReportsPerSecond: 10},
 		ShutdownTimeout: 20 * time.Second,
 	}
@@ -348,6 +350,7 @@ func LoadConfig(path string, getenv func(string) string, flags configOverrides) 
 		{"SCIMGATE_UPSTREAM", &cfg.Proxy.Upstream},
 		{"SCIMGATE_MANAGEMENT_LISTEN", &cfg.Management.Listen},
 		{"SCIMGATE_ACTIVITY_LOG_PATH", &cfg.ActivityLog.Path},
+		{"SCIMGATE_CONSOLE_OIDC_CLIENT_SECRET", &cfg.Console.OIDC.ClientSecret},
 		{"SCIMGATE_ADMIN_LISTEN", &cfg.Admin.Listen},
 	} {
 		if v := getenv(o.env); v != "" {
@@ -577,6 +580,9 @@ func (c *Config) Validate() error {
 		if u, err := url.Parse(c.SCIM.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("scim.base_url: %q is not an http or https URL such as https://id.example.com/scim/v2", c.SCIM.BaseURL)
 		}
+	}
+	if err := c.Console.validate(); err != nil { // in console.go
+		return err
 	}
 	if err := c.validateAdmin(); err != nil {
 		return err

@@ -114,6 +114,12 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The web console, at / beside /api/v1/ wherever the admin API is
+	// served (console.go).
+	con, err := newConsole(cfg, svc, auth, logger)
+	if err != nil {
+		return err
+	}
 	management := &http.Server{
 		Handler:           managementRoutes(store, scimHandler, tel.MetricsHandler, jwksHandler(keyring)),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -124,10 +130,10 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 		{name: "management", addr: cfg.Management.Listen, srv: management},
 	}
 	if cfg.Admin.Listen == "" {
-		management.Handler = withAdminAPI(management.Handler, adminHandler)
+		management.Handler = withAdminAPI(withConsole(management.Handler, con), adminHandler)
 	} else {
 		// Bound before the management listener, which tests wait for last.
-		servers = slices.Insert(servers, 1, namedServer{name: "admin", addr: cfg.Admin.Listen, srv: adminServer(adminHandler, logger)})
+		servers = slices.Insert(servers, 1, namedServer{name: "admin", addr: cfg.Admin.Listen, srv: adminServer(consoleBesideAPI(adminHandler, con), logger)})
 	}
 
 	for i := range servers {
