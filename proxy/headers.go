@@ -41,12 +41,12 @@ var identityHeaders = map[string]bool{
 
 // IdentityHeaders names the identity headers the proxy can set: the header
 // is the prefix plus its title-cased name ("token_id" → X-Scimgate-Token-Id).
-var IdentityHeaders = []string{"kind", "id", "name", "org", "org_id", "token_id", "permissions", "groups"}
+var IdentityHeaders = []string{"kind", "id", "name", "org", "org_id", "token_id", "permissions", "groups", "sites"}
 
 // DefaultIdentityHeaders are forwarded when Options.IdentityHeaders is nil:
 // all but org_id, which the org's (unique) name already identifies. Each
 // header costs the upstream a parse on every request.
-var DefaultIdentityHeaders = []string{"kind", "id", "name", "org", "token_id", "permissions", "groups"}
+var DefaultIdentityHeaders = []string{"kind", "id", "name", "org", "token_id", "permissions", "groups", "sites"}
 
 // headerNames are the canonical names of the identity headers scimgate sets;
 // an empty name is a header not forwarded.
@@ -58,6 +58,7 @@ type headerNames struct {
 	org         string
 	orgID       string
 	groups      string
+	sites       string
 	permissions string
 	tokenID     string
 }
@@ -85,6 +86,7 @@ func newHeaderNames(prefix string, forward []string) (headerNames, error) {
 		org:         c("Org"),
 		orgID:       c("Org-Id"),
 		groups:      c("Groups"),
+		sites:       c("Sites"),
 		permissions: c("Permissions"),
 		tokenID:     c("Token-Id"),
 	}, nil

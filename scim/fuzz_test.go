@@ -124,13 +124,13 @@ func FuzzPatch(f *testing.F) {
 			t.Skip() // a json.Number the decoder accepted but cannot write back
 		}
 		for _, b := range []string{body, string(one)} {
-			if ops, err := parsePatch([]byte(b)); err == nil {
+			if ops, err := parsePatch([]byte(b), testLimits); err == nil {
 				rep := testUsers.render(sampleUser())
-				if applyPatch(rep, ops, &userShape) == nil {
+				if applyPatch(rep, ops, &userShape, testLimits) == nil {
 					userFrom(rep, &tokens.User{})
 				}
 				rep = testGroups.render(sampleGroup())
-				if applyPatch(rep, ops, &groupShape) == nil {
+				if applyPatch(rep, ops, &groupShape, testLimits) == nil {
 					groupFrom(rep, &tokens.Group{})
 				}
 			}
