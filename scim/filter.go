@@ -83,6 +83,10 @@ func parsePath(p string) (path fp.Path, err error) {
 	if path, ok := quickValuePath(p); ok {
 		return path, nil
 	}
+	return parsePathGenerally(p)
+}
+
+func parsePathGenerally(p string) (path fp.Path, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = fmt.Errorf("parse path: %v", v)
