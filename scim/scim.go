@@ -25,11 +25,21 @@
 //     permissions include both tokens.PermUsers and tokens.PermGroups; the
 //     token's org is the only org a request can see or change.
 //   - Attributes outside the published schemas (password, locale, roles,
-//     phoneNumbers, custom extensions, …) are dropped, on POST, PUT and
-//     PATCH alike: never stored, never returned, never an error.
-//     name.formatted is derived from givenName and familyName.
+//     phoneNumbers, custom extensions, …) are dropped from POST and PUT
+//     bodies and from PATCH values without a path: never stored, never
+//     returned, never an error. A PATCH path naming an attribute that no
+//     schema of the resource has, in RFC 7643 or scimgate's extension, is
+//     a 400 invalidPath; one naming an RFC 7643 attribute not stored
+//     (title, phoneNumbers) is dropped. name.formatted is derived from
+//     givenName and familyName.
+//   - A person's sites travel in scimgate's User extension (sites.go).
 //   - PUT replaces every attribute; one it omits is cleared, except active,
-//     which keeps its value (omitting it must not deactivate anyone).
+//     which keeps its value (omitting it must not deactivate anyone), and
+//     the sites, kept when the body has no extension.
+//   - PATCH is bounded (Options.MaxPatchOperations, MaxPatchValues: 413)
+//     and costs time linear in its values (patch.go, valuelist.go).
+//   - User.groups (read-only) and Group members' display are read in one
+//     query a page, unless attributes or excludedAttributes leave them out.
 //   - Deactivation (active false by PUT or PATCH, with or without a path,
 //     boolean or string) and DELETE go through tokens.Service, which expires
 //     the user's tokens in the same transaction and clears the caches
@@ -286,6 +296,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if q := r.URL.Query(); q.Has("filter") {
 			q.Set("filter", rewriteFilter(q.Get("filter")))
 			r.URL.RawQuery = q.Encode()
+			if err := unsupportedFilter(endpoint, q.Get("filter")); err != nil {
+				h.writeError(w, r, err)
+				return
+			}
 		}
 		list := &bufferedResponse{header: w.Header(), status: http.StatusOK}
 		h.library.ServeHTTP(&failureWriter{ResponseWriter: list, failure: req.failure}, r)

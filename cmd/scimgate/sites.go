@@ -107,7 +107,11 @@ func defineSiteDelete(fs *flag.FlagSet) action {
 		if c.global.json {
 			return printJSON(c.stdout, map[string]any{"id": site.ID, "org": org.Name, "name": site.Name, "result": "deleted", "members": members})
 		}
-		fmt.Fprintf(c.stdout, "deleted site %q of org %q; its %d %s lost it\n", site.Name, org.Name, members, plural(members, "member", "members"))
+		if members == 0 {
+			fmt.Fprintf(c.stdout, "deleted site %q of org %q; it had no members\n", site.Name, org.Name)
+		} else {
+			fmt.Fprintf(c.stdout, "deleted site %q of org %q; its %d %s lost it at once\n", site.Name, org.Name, members, plural(members, "member", "members"))
+		}
 		return nil
 	}
 }
