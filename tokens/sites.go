@@ -210,9 +210,17 @@ func (s *Service) writeSites(t *txn, u *User) error {
 		u.Sites = siteNames(current)
 		return nil
 	}
-	wanted := make([]Site, 0, len(u.Sites))
-	seen := make(map[string]bool, len(u.Sites))
-	for _, name := range u.Sites {
+	// In one order whatever the order given: two transactions creating
+	// the same new sites then wait for each other in the same order, and
+	// never deadlock.
+	// Among names equal but for case, the first given is the one created.
+	names := slices.Clone(u.Sites)
+	slices.SortStableFunc(names, func(a, b string) int {
+		return strings.Compare(strings.ToLower(strings.TrimSpace(a)), strings.ToLower(strings.TrimSpace(b)))
+	})
+	wanted := make([]Site, 0, len(names))
+	seen := make(map[string]bool, len(names))
+	for _, name := range names {
 		name, err := CheckSiteName(name)
 		if err != nil {
 			return err

@@ -292,9 +292,10 @@ func testSiteRefuseUnknown(t *testing.T, s *sqlstore.Store) {
 	}
 }
 
-// testSiteConcurrentFirstUse writes several users naming the same new site
-// at once, as an identity provider's parallel requests do: every write
-// succeeds and the site exists once.
+// testSiteConcurrentFirstUse writes several users naming the same new sites
+// at once, in either order, as an identity provider's parallel requests do:
+// every write succeeds (none waits for another that waits for it) and each
+// site exists once.
 func testSiteConcurrentFirstUse(t *testing.T, s *sqlstore.Store) {
 	f := newFixture(t, s)
 	ctx := context.Background()
@@ -305,10 +306,13 @@ func testSiteConcurrentFirstUse(t *testing.T, s *sqlstore.Store) {
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
-	for _, u := range users {
+	for i, u := range users {
 		wg.Go(func() {
 			cur := *u
-			cur.Sites = []string{"Brand New"}
+			cur.Sites = []string{"Brand New", "Also New"}
+			if i%2 == 1 {
+				slices.Reverse(cur.Sites)
+			}
 			_, err := f.svc.ReplaceUser(ctx, tokens.Operator, &cur, 0)
 			errs <- err
 		})
@@ -321,8 +325,8 @@ func testSiteConcurrentFirstUse(t *testing.T, s *sqlstore.Store) {
 		}
 	}
 	sites, err := f.svc.Sites(ctx, f.org.ID)
-	if err != nil || len(sites) != 1 || sites[0].Members != n {
-		t.Errorf("Sites = %+v, %v: want one site with %d members", sites, err, n)
+	if err != nil || len(sites) != 2 || sites[0].Members != n || sites[1].Members != n {
+		t.Errorf("Sites = %+v, %v: want two sites with %d members each", sites, err, n)
 	}
 }
 
