@@ -59,6 +59,8 @@ type assertionClaims struct {
 	Permissions []string `json:"permissions"`
 	// Groups are a person's groups; absent for service tokens.
 	Groups []string `json:"groups,omitzero"`
+	// Sites are a person's sites; absent for service tokens.
+	Sites []string `json:"sites,omitzero"`
 	// With BindRequest: the method and the unpadded base64url SHA-256 of
 	// the path the upstream receives (decoded, without the query).
 	Method   string `json:"method,omitempty"`
@@ -84,6 +86,7 @@ func (a *asserter) claimsFor(id *tokens.Identity, now time.Time) assertionClaims
 		// What a person has through their memberships; a service token
 		// has none, so the claims are absent rather than empty.
 		c.Groups = orEmpty(id.Groups)
+		c.Sites = orEmpty(id.Sites)
 	}
 	return c
 }

@@ -121,7 +121,7 @@ func TestAssertionVerifiesWithTheJWKS(t *testing.T) {
 				want        Caller
 			}{
 				{"user token", f.userTok, Caller{Kind: "user", Name: "alice@acme.test", Org: "acme", OrgID: f.org.ID, TokenID: f.userID,
-					Permissions: []string{"orders.read", "orders.write"}, Groups: []string{"Order Desk"}}},
+					Permissions: []string{"orders.read", "orders.write"}, Groups: []string{"Order Desk"}, Sites: []string{"Sydney"}}},
 				{"service token", f.svcTok, Caller{Kind: "service", Name: "billing-sync", Org: "acme", OrgID: f.org.ID, TokenID: f.svcID,
 					Permissions: []string{"orders.read"}}},
 			}
@@ -144,17 +144,19 @@ func TestAssertionVerifiesWithTheJWKS(t *testing.T) {
 					t.Errorf("%s: sub %q, want the person's ID %q", tt.name, got.Subject, f.alice.ID)
 				}
 				if got.Kind != want.Kind || got.Name != want.Name || got.Org != want.Org || got.OrgID != want.OrgID || got.TokenID != want.TokenID ||
-					!slices.Equal(got.Permissions, want.Permissions) || !slices.Equal(got.Groups, want.Groups) || got.Method != "" || got.PathHash != "" {
+					!slices.Equal(got.Permissions, want.Permissions) || !slices.Equal(got.Groups, want.Groups) || !slices.Equal(got.Sites, want.Sites) || got.Method != "" || got.PathHash != "" {
 					t.Errorf("%s: claims %+v, want %+v", tt.name, got, want)
 				}
 			}
-			// A service token's assertion has no groups claim at all.
+			// A service token's assertion has no groups or sites claim at all.
 			_, raw, _ := up.last(t)
 			var claims map[string]any
 			tok, _ := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256})
 			json.Unmarshal(tok.UnsafePayloadWithoutVerification(), &claims)
-			if _, ok := claims["groups"]; ok {
-				t.Errorf("a service token's assertion has a groups claim: %v", claims)
+			for _, claim := range []string{"groups", "sites"} {
+				if _, ok := claims[claim]; ok {
+					t.Errorf("a service token's assertion has a %s claim: %v", claim, claims)
+				}
 			}
 			// A public path gets no assertion, and the client's is gone.
 			if status := call(t, "GET", srv.URL+"/public/x", ""); status != 200 {

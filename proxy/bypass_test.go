@@ -246,7 +246,7 @@ func TestBypassConnectionHeaderCannotRemoveIdentity(t *testing.T) {
 	addr, up := front(t, f, proxy.Options{})
 	for _, connection := range []string{
 		"X-Scimgate-Org, X-Scimgate-Permissions",
-		"keep-alive, X-Scimgate-Kind, x-scimgate-token-id, X-Scimgate-Id, X-Scimgate-Name, X-Scimgate-Groups",
+		"keep-alive, X-Scimgate-Kind, x-scimgate-token-id, X-Scimgate-Id, X-Scimgate-Name, X-Scimgate-Groups, X-Scimgate-Sites",
 		"X-Forwarded-For, X-Forwarded-Proto",
 	} {
 		status, _ := send(t, addr, "GET /orders HTTP/1.1\nHost: x\nAuthorization: Bearer "+f.userTok+"\nConnection: "+connection, "")
@@ -262,6 +262,7 @@ func TestBypassConnectionHeaderCannotRemoveIdentity(t *testing.T) {
 			"X-Scimgate-Org":         "acme",
 			"X-Scimgate-Permissions": "orders.read,orders.write",
 			"X-Scimgate-Groups":      "Order Desk",
+			"X-Scimgate-Sites":       "Sydney",
 			"X-Scimgate-Token-Id":    f.userID,
 			"X-Forwarded-For":        "127.0.0.1",
 			"X-Forwarded-Proto":      "http",

@@ -41,12 +41,12 @@ var identityHeaders = map[string]bool{
 
 // IdentityHeaders names the identity headers the proxy can set: the header
 // is the prefix plus its title-cased name ("token_id" → X-Scimgate-Token-Id).
-var IdentityHeaders = []string{"kind", "id", "name", "org", "org_id", "token_id", "permissions", "groups"}
+var IdentityHeaders = []string{"kind", "id", "name", "org", "org_id", "token_id", "permissions", "groups", "sites"}
 
 // DefaultIdentityHeaders are forwarded when Options.IdentityHeaders is nil:
 // all but org_id, which the org's (unique) name already identifies. Each
 // header costs the upstream a parse on every request.
-var DefaultIdentityHeaders = []string{"kind", "id", "name", "org", "token_id", "permissions", "groups"}
+var DefaultIdentityHeaders = []string{"kind", "id", "name", "org", "token_id", "permissions", "groups", "sites"}
 
 // DefaultStripHeaders are deleted from every request when
 // Options.StripHeaders is nil: headers that make some frameworks take
@@ -77,6 +77,7 @@ type headerNames struct {
 	org         string
 	orgID       string
 	groups      string
+	sites       string
 	permissions string
 	tokenID     string
 	// assertion is the signed assertion's header; "" when there is none.
@@ -117,6 +118,7 @@ func newHeaderNames(prefix string, forward, strip []string, assertion string) (h
 		org:         c("Org"),
 		orgID:       c("Org-Id"),
 		groups:      c("Groups"),
+		sites:       c("Sites"),
 		permissions: c("Permissions"),
 		tokenID:     c("Token-Id"),
 		strip:       map[string]bool{},
@@ -170,7 +172,7 @@ func validHeaderPattern(s string) bool {
 // outgoing request.
 func (n *headerNames) set() []string {
 	var out []string
-	for _, k := range []string{n.kind, n.id, n.name, n.org, n.orgID, n.groups, n.permissions, n.tokenID, n.assertion} {
+	for _, k := range []string{n.kind, n.id, n.name, n.org, n.orgID, n.groups, n.sites, n.permissions, n.tokenID, n.assertion} {
 		if k != "" {
 			out = append(out, k)
 		}

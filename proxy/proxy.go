@@ -549,8 +549,8 @@ func bearerToken(r *http.Request) (string, bool) {
 
 func (p *Proxy) setIdentity(h http.Header, id *tokens.Identity) {
 	n := &p.headers
-	// One backing array for every value: one allocation instead of eight.
-	v := [...]string{string(id.Kind), id.OwnerID, id.OrgID, id.TokenID, "", "", "", ""}
+	// One backing array for every value: one allocation instead of nine.
+	v := [...]string{string(id.Kind), id.OwnerID, id.OrgID, id.TokenID, "", "", "", "", ""}
 	vals := v[:]
 	set := func(i int, key string) {
 		if key != "" {
@@ -573,8 +573,13 @@ func (p *Proxy) setIdentity(h http.Header, id *tokens.Identity) {
 		vals[6] = joinEscaped(id.Permissions)
 		set(6, n.permissions)
 	}
+	// Groups and sites are a person's: a service token never has them.
 	if n.groups != "" && id.Kind == tokens.KindUser {
 		vals[7] = joinEscaped(id.Groups)
 		set(7, n.groups)
+	}
+	if n.sites != "" && id.Kind == tokens.KindUser {
+		vals[8] = joinEscaped(id.Sites)
+		set(8, n.sites)
 	}
 }

@@ -105,6 +105,13 @@ func newFixture(t testing.TB, dialect string, opts proxy.Options) *fixture {
 	if err := f.svc.CreateGroup(ctx, tokens.Operator, &tokens.Group{OrgID: f.org.ID, DisplayName: "Order Desk", MemberIDs: []string{f.alice.ID}}); err != nil {
 		t.Fatal(err)
 	}
+	sydney := &tokens.Site{OrgID: f.org.ID, Name: "Sydney"}
+	if err := f.svc.CreateSite(ctx, tokens.Operator, sydney); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.AddSiteMember(ctx, tokens.Operator, f.org.ID, sydney.ID, f.alice.ID); err != nil {
+		t.Fatal(err)
+	}
 	tok, sec, err := f.svc.CreateUserToken(ctx, tokens.Operator, f.org.ID, f.alice.ID, "laptop")
 	if err != nil {
 		t.Fatal(err)

@@ -33,6 +33,7 @@ type Caller struct {
 	TokenID     string   `json:"token_id"`
 	Permissions []string `json:"permissions"`
 	Groups      []string `json:"groups"`    // user tokens only
+	Sites       []string `json:"sites"`     // user tokens only
 	Method      string   `json:"method"`    // with bind_request
 	PathHash    string   `json:"path_hash"` // with bind_request
 }

@@ -27,6 +27,7 @@ type Identity struct {
 	OrgID         string
 	OrgName       string
 	Groups        []string // a person's groups; nil for service tokens
+	Sites         []string // a person's sites, sorted; nil for service tokens
 	Permissions   []string // sorted
 }
 
@@ -303,6 +304,7 @@ func (a *Authenticator) entryFor(c *StoredCredential, now time.Time) *entry {
 		OrgID:         t.OrgID,
 		OrgName:       c.OrgName,
 		Groups:        c.Groups,
+		Sites:         c.Sites,
 		Permissions:   a.policy.Resolve(sets),
 	}
 	e.activeSince = max(t.LastUsedAt.Unix(), t.StatusChangedAt.Unix(), t.CreatedAt.Unix())

@@ -105,6 +105,40 @@ type Tx interface {
 	TokenByHash(h Hash) (*Token, error)
 	// CountSeats counts what the seats report of an org shows.
 	CountSeats(orgID string, now time.Time) (*Seats, error)
+
+	SiteTx
+
+	// GroupsOfUsers lists the groups of each of the org's users named.
+	GroupsOfUsers(orgID string, userIDs []string) (map[string][]GroupRef, error)
+	// DisplayNames gives each of the org's users named that is not
+	// removed the name to show for them: the display name, or the user
+	// name when it is empty. Those it leaves out are no such users.
+	DisplayNames(orgID string, userIDs []string) (map[string]string, error)
+}
+
+// SiteTx is what a transaction can read and write of sites. User reads
+// (User, UserByName, LockUser, Users) fill User.Sites.
+type SiteTx interface {
+	// CreateSite adds a site; a name or external ID taken in the org is a
+	// Conflict.
+	CreateSite(s *Site) error
+	// EnsureSite returns the org's site named s.Name, creating it from s
+	// if there is none, and whether it did. Two transactions ensuring the
+	// same new name both get the one site.
+	EnsureSite(s *Site) (site *Site, created bool, err error)
+	// DeleteSite deletes a site and its memberships.
+	DeleteSite(orgID, id string) error
+	Site(orgID, id string) (*Site, error)
+	// SiteByName finds a site of the org case-insensitively.
+	SiteByName(orgID, name string) (*Site, error)
+	// Sites lists an org's sites with their member counts, by name.
+	Sites(orgID string) ([]Site, error)
+	// SiteMembers lists the IDs of a site's members.
+	SiteMembers(siteID string) ([]string, error)
+	// SitesOfUser lists a user's sites.
+	SitesOfUser(userID string) ([]Site, error)
+	// SetUserSites makes siteIDs (sites of the user's org) the user's sites.
+	SetUserSites(userID string, siteIDs []string) error
 }
 
 // UserFilter selects users. Empty fields match everything; Count 0 means no limit.
@@ -158,6 +192,8 @@ type StoredCredential struct {
 	OwnerRemoved bool
 	// Groups are the display names of a user's groups; nil for service tokens.
 	Groups []string
+	// Sites are the names of a user's sites, sorted; nil for service tokens.
+	Sites []string
 	// PermissionSets are a service user's sets; nil for user tokens.
 	PermissionSets []string
 }

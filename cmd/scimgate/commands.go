@@ -168,6 +168,48 @@ most 10 active tokens; the token has their permissions and groups.`,
 		remote:   true,
 	},
 	{
+		name:     "site create",
+		synopsis: "--org ORG --name SITE [--external-id ID]",
+		summary:  "create a site in an org",
+		help: `Create a site: a place or unit of an org (an office, a plant, a store) that
+people are members of. A person's user tokens carry their sites to the upstream
+(identity header "sites"). The name is unique in the org whatever its letter
+case and cannot contain a comma; --external-id ties the site to another
+system's record and is unique in the org too. Identity providers can also
+create sites by naming them (scim.unknown_sites).`,
+		define: defineSiteCreate,
+	},
+	{
+		name:     "site list",
+		synopsis: "--org ORG [--user NAME]",
+		summary:  "list an org's sites, or a person's",
+		help:     "List the sites of an org with how many members each has, or the sites of one person.",
+		define:   defineSiteList,
+	},
+	{
+		name:     "site delete",
+		synopsis: "--org ORG --name SITE",
+		summary:  "delete a site",
+		help: `Delete a site. Its members lose it at once: their next request carries their
+other sites only.`,
+		define: defineSiteDelete,
+	},
+	{
+		name:     "site add-member",
+		synopsis: "--org ORG --site SITE --user NAME",
+		summary:  "make a person a member of a site",
+		help: `Make a person a member of a site; their tokens carry it from their next
+request. Adding a member again changes nothing.`,
+		define: defineSiteAddMember,
+	},
+	{
+		name:     "site remove-member",
+		synopsis: "--org ORG --site SITE --user NAME",
+		summary:  "end a person's membership of a site",
+		help:     "End a person's membership of a site; their tokens lose it from their next request.",
+		define:   defineSiteRemoveMember,
+	},
+	{
 		name:     "audit list",
 		synopsis: "[--org ORG] [--limit N]",
 		summary:  "show the audit trail, newest first",

@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/scimgate/scimgate/proxy"
+	"github.com/scimgate/scimgate/scim"
 	"github.com/scimgate/scimgate/tokens"
 )
 
@@ -150,6 +151,14 @@ type SCIMConfig struct {
 	// (e.g. https://id.example.com/scim/v2); it starts the Location of
 	// created resources. Empty means the path /scim/v2 alone.
 	BaseURL string `yaml:"base_url"`
+	// UnknownSites is what provisioning does with a site a user names that
+	// the org does not have: "create" it, or "refuse" the change.
+	UnknownSites string `yaml:"unknown_sites"`
+	// MaxPatchOperations bounds the operations of one PATCH request, and
+	// MaxPatchValues the values one PATCH request gives a multi-valued
+	// attribute; a request over either is answered 413.
+	MaxPatchOperations int `yaml:"max_patch_operations"`
+	MaxPatchValues     int `yaml:"max_patch_values"`
 }
 
 // AdminConfig configures the token management API at /api/v1 (package
@@ -312,6 +321,11 @@ func DefaultConfig() *Config {
 		Console:         defaultConsoleConfig(),
 		Admin:           AdminConfig{TLS: defaultTLS(), AnonymousLeakReportsPerSecond: 10},
 		ShutdownTimeout: 20 * time.Second,
+		SCIM: SCIMConfig{
+			UnknownSites:       string(tokens.CreateUnknownSites),
+			MaxPatchOperations: scim.DefaultMaxPatchOperations,
+			MaxPatchValues:     scim.DefaultMaxPatchValues,
+		},
 	}
 }
 
@@ -536,6 +550,8 @@ func (c *Config) Validate() error {
 		{"proxy.max_header_bytes", c.Proxy.MaxHeaderBytes},
 		{"proxy.max_idle_conns_per_host", c.Proxy.MaxIdleConnsPerHost},
 		{"auth.cache_size", c.Auth.CacheSize},
+		{"scim.max_patch_operations", c.SCIM.MaxPatchOperations},
+		{"scim.max_patch_values", c.SCIM.MaxPatchValues},
 		{"activity_log.buffer", c.ActivityLog.Buffer},
 	}
 	for _, n := range counts {
@@ -586,6 +602,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.validateAdmin(); err != nil {
 		return err
+	}
+	if _, err := tokens.ParseUnknownSitePolicy(c.SCIM.UnknownSites); err != nil {
+		return fmt.Errorf("scim.unknown_sites: %w", err)
 	}
 	return c.validateTLS() // in tls.go
 }

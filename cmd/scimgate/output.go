@@ -32,6 +32,7 @@ type userView struct {
 	ExternalID  string    `json:"external_id"`
 	Active      bool      `json:"active"`
 	CreatedAt   time.Time `json:"created_at"`
+	Sites       []string  `json:"sites"`
 }
 
 type deactivatedView struct {
@@ -157,8 +158,12 @@ func (c *cli) printUsers(org *tokens.Org, users []tokens.User, one bool) error {
 		for _, e := range u.Emails {
 			emails = append(emails, e.Value)
 		}
+		sites := u.Sites
+		if sites == nil {
+			sites = []string{}
+		}
 		views = append(views, userView{ID: u.ID, Org: org.Name, UserName: u.UserName, DisplayName: u.DisplayName,
-			Emails: emails, ExternalID: u.ExternalID, Active: u.Active, CreatedAt: u.CreatedAt.UTC()})
+			Emails: emails, ExternalID: u.ExternalID, Active: u.Active, CreatedAt: u.CreatedAt.UTC(), Sites: sites})
 	}
 	if c.global.json {
 		if one {

@@ -292,7 +292,7 @@ const exitCodesHelp = `Exit codes:
   0  success
   1  error: the database cannot be reached, or something unexpected
   2  usage: a wrong command, flag, argument, configuration or value
-  3  not found: the org, user or token named does not exist
+  3  not found: the org, user, token or site named does not exist
   4  refused: a name taken, a limit reached, a token in the wrong state,
      or (with --server) a permission the token lacks
   5  unauthorized (with --server): the server refused the token

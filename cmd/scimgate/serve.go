@@ -97,12 +97,17 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 		return err
 	}
 
+	// Validated: create or refuse.
+	svc.UnknownSites, _ = tokens.ParseUnknownSitePolicy(cfg.SCIM.UnknownSites)
 	scimHandler, err := scim.New(svc, auth, scim.Options{
 		BaseURL:        cfg.SCIM.BaseURL,
 		Logger:         logger,
 		TracerProvider: tracerIfTracing(tel),
 		Propagator:     tel.Propagator,
 		MeterProvider:  tel.MeterProvider,
+
+		MaxPatchOperations: cfg.SCIM.MaxPatchOperations,
+		MaxPatchValues:     cfg.SCIM.MaxPatchValues,
 	})
 	if err != nil {
 		return err

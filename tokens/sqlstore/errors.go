@@ -83,6 +83,12 @@ func unreachable(err error) bool {
 // column names in the database's message.
 func conflictMessage(detail string) string {
 	switch {
+	case strings.Contains(detail, "sites.name"), strings.Contains(detail, "sites_name"):
+		return "a site with this name already exists in this org"
+	case strings.Contains(detail, "sites.external_id"), strings.Contains(detail, "sites_external_id"):
+		return "a site with this external ID already exists in this org"
+	case strings.Contains(detail, "site_members"):
+		return "the user is already a member of the site"
 	case strings.Contains(detail, "user_name"):
 		return "the user name is already taken in this org"
 	case strings.Contains(detail, "display_name"):

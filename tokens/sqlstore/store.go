@@ -395,6 +395,7 @@ type credentialRow struct {
 	ServiceName    sql.NullString `db:"service_name"`
 	PermissionSets sql.NullString `db:"permission_sets"`
 	GroupNames     sql.NullString `db:"group_names"`
+	SiteNames      sql.NullString `db:"site_names"`
 }
 
 // groupSep joins a user's group names in LookupCredential: a control
@@ -405,14 +406,18 @@ const groupSep = "\x1f"
 // of its owner, org and groups, in one indexed query.
 func (s *Store) LookupCredential(ctx context.Context, h tokens.Hash) (*tokens.StoredCredential, error) {
 	groupAgg := "group_concat(g.display_name, char(31))"
+	siteAgg := "group_concat(st.name, char(31))"
 	if s.dialect == Postgres {
 		groupAgg = "string_agg(g.display_name, chr(31))"
+		siteAgg = "string_agg(st.name, chr(31))"
 	}
 	q := `SELECT ` + prefixed("t.", tokenColumns) + `, o.name AS org_name,
 		u.user_name AS user_name, u.active AS user_active, u.removed AS user_removed,
 		su.name AS service_name, su.permission_sets AS permission_sets,
 		(SELECT ` + groupAgg + ` FROM group_members m JOIN groups g ON g.id = m.group_id
-			WHERE m.user_id = u.id) AS group_names
+			WHERE m.user_id = u.id) AS group_names,
+		(SELECT ` + siteAgg + ` FROM site_members sm JOIN sites st ON st.id = sm.site_id
+			WHERE sm.user_id = u.id) AS site_names
 	FROM tokens t
 	JOIN orgs o ON o.id = t.org_id
 	LEFT JOIN users u ON t.kind = 'user' AND u.id = t.owner_id
@@ -432,6 +437,11 @@ func (s *Store) LookupCredential(ctx context.Context, h tokens.Hash) (*tokens.St
 		if r.GroupNames.String != "" {
 			c.Groups = strings.Split(r.GroupNames.String, groupSep)
 			sort.Strings(c.Groups)
+		}
+		c.Sites = []string{}
+		if r.SiteNames.String != "" {
+			c.Sites = strings.Split(r.SiteNames.String, groupSep)
+			sort.Strings(c.Sites)
 		}
 	case tokens.KindService:
 		c.OwnerName = r.ServiceName.String

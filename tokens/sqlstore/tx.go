@@ -238,8 +238,15 @@ func (t *tx) writeEmails(u *tokens.User) error {
 	if _, err := t.exec(`DELETE FROM user_emails WHERE user_id = ?`, u.ID); err != nil {
 		return err
 	}
-	for _, a := range lowerEmails(u.Emails) {
-		if _, err := t.exec(`INSERT INTO user_emails (user_id, email) VALUES (?, ?)`, u.ID, a); err != nil {
+	// One statement per inChunk addresses: a user with thousands of them
+	// costs a few round trips, not thousands.
+	for chunk := range slices.Chunk(lowerEmails(u.Emails), inChunk) {
+		q := `INSERT INTO user_emails (user_id, email) VALUES ` + strings.Repeat("(?, ?), ", len(chunk)-1) + "(?, ?)"
+		args := make([]any, 0, 2*len(chunk))
+		for _, a := range chunk {
+			args = append(args, u.ID, a)
+		}
+		if _, err := t.exec(q, args...); err != nil {
 			return err
 		}
 	}
@@ -273,7 +280,15 @@ func (t *tx) user(what, cond string, args ...any) (*tokens.User, error) {
 	if err := t.get(&r, `SELECT `+userColumns+` FROM users WHERE `+cond, args...); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	return r.user()
+	u, err := r.user()
+	if err != nil {
+		return nil, err
+	}
+	users := []tokens.User{*u}
+	if err := t.fillSites(users); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return &users[0], nil
 }
 
 func (t *tx) Users(orgID string, f tokens.UserFilter) ([]tokens.User, int, error) {
@@ -309,6 +324,9 @@ func (t *tx) Users(orgID string, f tokens.UserFilter) ([]tokens.User, int, error
 			return nil, 0, fmt.Errorf("list users: %w", err)
 		}
 		out[i] = *u
+	}
+	if err := t.fillSites(out); err != nil {
+		return nil, 0, fmt.Errorf("list users: %w", err)
 	}
 	return out, total, nil
 }
