@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
@@ -95,4 +96,44 @@ func conflictMessage(detail string) string {
 		return "the user is already a member of the group"
 	}
 	return "a record with this ID already exists"
+}
+
+// connectionLost reports whether err means that the database connection a
+// statement ran on died under it (PostgreSQL restarted or failed over, the
+// backend was terminated, the network dropped it), as opposed to a
+// statement the database refused or a database that is too slow. Such a
+// failure says nothing about the database itself: a new connection may well
+// work. Timeouts and cancellations are not included: the statement may still
+// be running.
+func connectionLost(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case strings.HasPrefix(pgErr.Code, "08"): // connection exception
+			return true
+		case pgErr.Code == "57P01", pgErr.Code == "57P02": // admin_shutdown (pg_terminate_backend, a fast shutdown), crash_shutdown
+			return true
+		}
+		return false
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		return false
+	}
+	var connectErr *pgconn.ConnectError
+	if errors.As(err, &connectErr) {
+		// A new connection failed: the database is down or unreachable,
+		// and trying again at once would fail the same way.
+		return false
+	}
+	return errors.Is(err, driver.ErrBadConn) ||
+		pgconn.SafeToRetry(err) ||
+		errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) ||
+		errors.As(err, &netErr)
 }
