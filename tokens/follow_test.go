@@ -134,6 +134,20 @@ func TestFollowerReconnectsAtOnce(t *testing.T) {
 		if _, err := r.reader.LastChange(ctx); err != nil {
 			t.Fatal(err)
 		}
+		// Wait for the LISTEN connection: it is replaced after each kill.
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+			var listening int
+			if err := r.writer.DB().GetContext(ctx, &listening, `SELECT count(*) FROM pg_stat_activity
+				WHERE application_name = $1 AND query = 'LISTEN '||$2`, appName, sqlstore.NotifyChannel); err != nil {
+				t.Fatal(err)
+			}
+			if listening == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no LISTEN connection 5s after the last kill")
+			}
+		}
 		var killed int
 		if err := r.writer.DB().GetContext(ctx, &killed,
 			`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1`, appName); err != nil {
