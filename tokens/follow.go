@@ -150,6 +150,18 @@ func (a *Authenticator) Synced() time.Time { return time.Unix(0, a.synced.Load()
 // AppliedSeq is the last change-log sequence this process applied.
 func (a *Authenticator) AppliedSeq() int64 { return a.seq.Load() }
 
+func (a *Authenticator) signalApplied() {
+	select {
+	case a.applied <- struct{}{}:
+	default:
+	}
+}
+
+// Applied receives a value whenever AppliedSeq grows; values are coalesced,
+// so a reader that falls behind reads AppliedSeq once for many. There is
+// one channel per Authenticator: give it to one reader.
+func (a *Authenticator) Applied() <-chan struct{} { return a.applied }
+
 // CatchUp applies every change-log entry past the last one applied.
 func (a *Authenticator) CatchUp(ctx context.Context) error {
 	for {
@@ -168,6 +180,7 @@ func (a *Authenticator) CatchUp(ctx context.Context) error {
 			a.tel.recordApplied(ctx, changes, time.Now())
 			a.seq.Store(changes[len(changes)-1].Seq)
 			span.End()
+			a.signalApplied()
 		}
 		if len(changes) < 1000 {
 			a.synced.Store(a.opts.Now().UnixNano())
@@ -190,6 +203,7 @@ func (a *Authenticator) Follow(ctx context.Context, poll time.Duration, wake <-c
 		if err == nil {
 			a.seq.Store(seq)
 			a.synced.Store(a.opts.Now().UnixNano())
+			a.signalApplied()
 			break
 		}
 		a.opts.Logger.Warn("read change log", "err", err)

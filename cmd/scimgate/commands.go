@@ -189,7 +189,7 @@ func defineServe(fs *flag.FlagSet) action {
 
 func defineMigrate(fs *flag.FlagSet) action {
 	return func(ctx context.Context, c *cli, _ []string) error {
-		if _, err := c.service(ctx); err != nil {
+		if _, err := c.openService(ctx, true); err != nil {
 			return err
 		}
 		if c.global.json {

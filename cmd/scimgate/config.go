@@ -47,6 +47,10 @@ type Config struct {
 	// ShutdownTimeout bounds a graceful shutdown: in-flight requests get
 	// this long to finish.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// ShutdownDelay is how long, once asked to stop, scimgate goes on
+	// serving with /readyz answering 503, so that load balancers stop
+	// sending requests before the listeners close. 0 by default.
+	ShutdownDelay time.Duration `yaml:"shutdown_delay"`
 }
 
 // LogConfig configures the JSON log on stderr.
@@ -442,6 +446,7 @@ func (c *Config) Validate() error {
 		{"auth.last_used_flush_interval", c.Auth.LastUsedFlushInterval, false},
 		{"auth.sweep_interval", c.Auth.SweepInterval, false},
 		{"shutdown_timeout", c.ShutdownTimeout, false},
+		{"shutdown_delay", c.ShutdownDelay, true},
 	}
 	for _, d := range durations {
 		switch {

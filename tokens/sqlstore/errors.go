@@ -39,7 +39,8 @@ func classify(err error) error {
 		}
 		// The extended codes keep the primary code in their low byte.
 		switch sqliteErr.Code() & 0xff {
-		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR:
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR,
+			sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY:
 			return fmt.Errorf("%w: %w", tokens.ErrUnavailable, err)
 		}
 		return err
@@ -52,7 +53,8 @@ func classify(err error) error {
 		case pgErr.Code == "23503": // foreign_key_violation
 			return fmt.Errorf("a row it refers to is missing: %w", tokens.ErrNotFound)
 		case strings.HasPrefix(pgErr.Code, "08"), // connection exception
-			pgErr.Code == "57P01", pgErr.Code == "57P02", pgErr.Code == "57P03": // shutting down, starting up
+			pgErr.Code == "57P01", pgErr.Code == "57P02", pgErr.Code == "57P03", // shutting down, starting up
+			pgErr.Code == "53100", pgErr.Code == "25006": // disk full, a read-only server (a standby)
 			return fmt.Errorf("%w: %w", tokens.ErrUnavailable, err)
 		}
 		return err
@@ -136,4 +138,26 @@ func connectionLost(err error) bool {
 		errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, syscall.EPIPE) ||
 		errors.As(err, &netErr)
+}
+
+// storageFailure reports whether a write failed because the database could
+// not take any write (it is full, read-only, damaged or unreachable), as
+// opposed to a statement it refused or a busy moment.
+func storageFailure(err error) bool {
+	var sqliteErr *sqlite.Error
+	if errors.As(err, &sqliteErr) {
+		switch sqliteErr.Code() & 0xff {
+		case sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN,
+			sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
+			return true
+		}
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return strings.HasPrefix(pgErr.Code, "53") || strings.HasPrefix(pgErr.Code, "58") || // insufficient resources, system error
+			pgErr.Code == "25006" || // read-only transaction: the server is a standby
+			connectionLost(err)
+	}
+	return errors.Is(err, tokens.ErrUnavailable) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled)
 }

@@ -82,6 +82,9 @@ type Store struct {
 	// memory is an in-memory SQLite database (":memory:"): one connection,
 	// which holds it, and no file.
 	memory bool
+	// writeFailure is the last write that failed for the database's sake
+	// (full, read-only, unreachable), until a write succeeds.
+	writeFailure atomic.Pointer[error]
 	// connLosses counts the PostgreSQL connections found dead under a
 	// statement (see shouldPing).
 	connLosses atomic.Uint64
@@ -388,7 +391,33 @@ func (s *Store) Update(ctx context.Context, fn func(tokens.Tx) error) error {
 		return err
 	}
 	defer release()
-	return s.run(ctx, nil, fn)
+	return s.noteWrite(s.run(ctx, nil, fn))
+}
+
+// noteWrite records the outcome of a write transaction for WriteFailure
+// and returns err.
+func (s *Store) noteWrite(err error) error {
+	switch {
+	case err == nil:
+		if s.writeFailure.Load() != nil {
+			s.writeFailure.Store(nil)
+		}
+	case storageFailure(err):
+		s.writeFailure.Store(&err)
+	}
+	return err
+}
+
+// WriteFailure is the error of the last write that failed because the
+// database could not take it (a full disk, a read-only file or server, a
+// lost database), or nil if a write succeeded since. It is what readiness
+// reports: a server whose store cannot be written cannot apply SCIM
+// changes or record token uses.
+func (s *Store) WriteFailure() error {
+	if p := s.writeFailure.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // View runs fn in a read-only transaction.
@@ -594,7 +623,7 @@ func (s *Store) RecordUsage(ctx context.Context, uses []tokens.Usage) error {
 		}
 		return nil
 	})
-	if err != nil {
+	if s.noteWrite(err) != nil {
 		return fmt.Errorf("record usage of %d tokens: %w", len(uses), err)
 	}
 	return nil
