@@ -39,10 +39,22 @@ requests finish, last uses are written).`,
 		define: defineServe,
 	},
 	{
+		name:    "version",
+		summary: "print the version",
+		help: `Print the version, the VCS revision the binary was built from (with
+"modified" if the checkout had uncommitted changes) and the Go version; with
+--json, an object with these fields. "scimgate --version" does the same.`,
+		define: func(fs *flag.FlagSet) action {
+			return func(ctx context.Context, c *cli, _ []string) error { return c.printVersion() }
+		},
+	},
+	{
 		name:    "migrate",
 		summary: "bring the database schema up to date",
-		help: `Apply pending database migrations. Every command does this first, so it is
-only needed to migrate ahead of a deployment.`,
+		help: `Apply pending database migrations, creating the SQLite database file (and
+its directory) if it does not exist: the one command that does, besides serve
+on its default <data_dir>/scimgate.db. Every command migrates first, so this
+is only needed to create a database or to migrate ahead of a deployment.`,
 		define: defineMigrate,
 	},
 	{
@@ -299,10 +311,15 @@ func defineUserDeactivate(fs *flag.FlagSet) action {
 		if err != nil {
 			return err
 		}
+		servers := c.confirmApplied(ctx)
 		if c.global.json {
-			return printJSON(c.stdout, deactivatedView{ID: u.ID, Org: org.Name, UserName: u.UserName, Active: false, ExpiredTokens: expired})
+			return printJSON(c.stdout, deactivatedView{ID: u.ID, Org: org.Name, UserName: u.UserName, Active: false, ExpiredTokens: expired, Servers: servers})
 		}
-		fmt.Fprintf(c.stdout, "deactivated user %q in org %q; %d active %s expired\n", u.UserName, org.Name, expired, plural(expired, "token", "tokens"))
+		fmt.Fprintf(c.stdout, "deactivated user %q in org %q; %d active %s expired", u.UserName, org.Name, expired, plural(expired, "token", "tokens"))
+		if servers != nil {
+			fmt.Fprintf(c.stdout, ": %s", servers.sentence("refused"))
+		}
+		fmt.Fprintln(c.stdout)
 		return nil
 	}
 }
@@ -389,11 +406,14 @@ func defineServiceTokenEdit(fs *flag.FlagSet) action {
 		if err != nil {
 			return err
 		}
+		servers := c.confirmApplied(ctx)
 		org, err := c.orgName(ctx, svc, st.OrgID)
 		if err != nil {
 			return err
 		}
-		return c.printToken(serviceTokenView(org, st))
+		v := serviceTokenView(org, st)
+		v.Servers = servers
+		return c.printToken(v)
 	}
 }
 
@@ -406,7 +426,7 @@ func defineServiceTokenRevoke(fs *flag.FlagSet) action {
 		if err := svc.RevokeServiceToken(ctx, tokens.Operator, "", args[0]); err != nil {
 			return err
 		}
-		return c.printDone(args[0], "revoked", "revoked service token %s: it is refused from now on", args[0])
+		return c.printDone(args[0], "revoked", c.confirmApplied(ctx), "revoked service token %s", args[0])
 	}
 }
 
@@ -437,7 +457,7 @@ func defineServiceTokenDelete(fs *flag.FlagSet) action {
 		if err := svc.DeleteServiceToken(ctx, tokens.Operator, "", args[0]); err != nil {
 			return err
 		}
-		return c.printDone(args[0], "deleted", "deleted service token %s and its service user", args[0])
+		return c.printDone(args[0], "deleted", nil, "deleted service token %s and its service user", args[0])
 	}
 }
 
@@ -518,7 +538,7 @@ func defineUserTokenDelete(fs *flag.FlagSet) action {
 		if err := svc.DeleteUserToken(ctx, tokens.Operator, "", "", args[0]); err != nil {
 			return err
 		}
-		return c.printDone(args[0], "deleted", "deleted user token %s: it is refused from now on", args[0])
+		return c.printDone(args[0], "deleted", c.confirmApplied(ctx), "deleted user token %s", args[0])
 	}
 }
 
