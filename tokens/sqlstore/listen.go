@@ -38,8 +38,16 @@ func (s *Store) Listen(ctx context.Context, wake chan<- struct{}, log *slog.Logg
 	}
 	const firstBackoff, maxBackoff = 100 * time.Millisecond, 5 * time.Second
 	var backoff time.Duration // none: the first reconnect is immediate
+	lost := false
+	listening := func() {
+		if lost {
+			log.Info("listening for change-log notifications again; the follower reads what it missed from the log")
+			lost = false
+		}
+	}
 	for ctx.Err() == nil {
-		healthy, err := s.listenOnce(ctx, wake)
+		healthy, err := s.listenOnce(ctx, wake, listening)
+		lost = true
 		if ctx.Err() != nil {
 			return
 		}
@@ -48,6 +56,12 @@ func (s *Store) Listen(ctx context.Context, wake chan<- struct{}, log *slog.Logg
 			// failover, pg_terminate_backend) is replaced at once; the
 			// backoff is for a database that refuses new connections.
 			backoff = 0
+			// The pooled connections most likely died with it: each
+			// proves it is alive before its next use, and one live
+			// connection is opened now, while LISTEN reconnects, so that
+			// the catch-up that follows need not wait for it.
+			s.connLosses.Add(1)
+			go s.warmPool(ctx)
 		}
 		log.Warn("listen for change-log notifications: following by polling until it is back", "err", err, "retry_in", backoff.String())
 		if backoff > 0 && !sleep(ctx, backoff) {
@@ -57,9 +71,17 @@ func (s *Store) Listen(ctx context.Context, wake chan<- struct{}, log *slog.Logg
 	}
 }
 
-// listenOnce connects, LISTENs and wakes the follower on each notification
-// until the connection fails. healthy reports that LISTEN succeeded.
-func (s *Store) listenOnce(ctx context.Context, wake chan<- struct{}) (healthy bool, err error) {
+// warmPool leaves one live connection in the pool, dropping dead ones.
+func (s *Store) warmPool(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	s.db.PingContext(ctx)
+}
+
+// listenOnce connects, LISTENs, calls listening and wakes the follower on
+// each notification until the connection fails. healthy reports that
+// LISTEN succeeded.
+func (s *Store) listenOnce(ctx context.Context, wake chan<- struct{}, listening func()) (healthy bool, err error) {
 	conn, err := pgx.ConnectConfig(ctx, s.pgConfig.Copy())
 	if err != nil {
 		return false, connectError(s.pgConfig, err)
@@ -69,6 +91,7 @@ func (s *Store) listenOnce(ctx context.Context, wake chan<- struct{}) (healthy b
 		return false, err
 	}
 	signal(wake)
+	listening()
 	for {
 		if _, err := conn.WaitForNotification(ctx); err != nil {
 			return true, err
