@@ -1,11 +1,15 @@
 package tokens_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -159,4 +163,66 @@ func TestFollowerReconnectsAtOnce(t *testing.T) {
 		seen = append(seen, r.revocationSeenAfter(t, ctx, 2*time.Second))
 	}
 	t.Logf("postgres: revocation seen %s after the commit that followed a kill", percentiles(seen))
+}
+
+// flakyUsage is a real store whose RecordUsage fails, as a lost database
+// would, a given number of times.
+type flakyUsage struct {
+	*sqlstore.Store
+	failures atomic.Int32
+}
+
+func (f *flakyUsage) RecordUsage(ctx context.Context, uses []tokens.Usage) error {
+	if f.failures.Add(-1) >= 0 {
+		return fmt.Errorf("record usage: %w: connection refused", tokens.ErrUnavailable)
+	}
+	return f.Store.RecordUsage(ctx, uses)
+}
+
+// TestShutdownFlushRetries: the last flush at shutdown is tried again when
+// the store fails, and uses that still cannot be written are logged as lost
+// with how many tokens they were: never dropped silently.
+func TestShutdownFlushRetries(t *testing.T) {
+	for _, tt := range []struct {
+		failures int32
+		written  bool
+	}{{3, true}, {1000, false}} {
+		t.Run(fmt.Sprintf("failures=%d", tt.failures), func(t *testing.T) {
+			t.Parallel() // giving up takes the 10s of the shutdown flush
+			ctx := context.Background()
+			store := &flakyUsage{Store: sqltest.Open(t, sqlstore.SQLite)}
+			policy, _ := tokens.NewPolicy(tokens.PolicyConfig{})
+			svc := tokens.NewService(store, policy)
+			var logs bytes.Buffer
+			auth := tokens.NewAuthenticator(store, policy, tokens.AuthOptions{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+			org, _ := svc.CreateOrg(ctx, tokens.Operator, "acme", 0)
+			st, sec, err := svc.CreateServiceToken(ctx, tokens.Operator, org.ID, tokens.ServiceTokenSpec{Name: "ci"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 3 {
+				if _, err := auth.Authenticate(ctx, sec.Plaintext()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			store.failures.Store(tt.failures)
+			stop, cancel := context.WithCancel(ctx)
+			cancel() // shutting down: only the final flush runs
+			auth.RunUsageFlusher(stop, time.Hour)
+			toks, err := svc.ServiceTokens(ctx, org.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := toks[0].UseCount == 3; got != tt.written {
+				t.Errorf("token %s shows %d uses after shutdown, want written=%v", st.ID, toks[0].UseCount, tt.written)
+			}
+			if tt.written && !strings.Contains(logs.String(), `"msg":"flush last-used times at shutdown: written","attempts":4`) {
+				t.Errorf("no log of the flush written after retries:\n%s", logs.String())
+			}
+			if !tt.written && !strings.Contains(logs.String(), `"level":"ERROR","msg":"flush last-used times at shutdown: not written, so these tokens' last uses since the previous flush are lost"`) ||
+				!tt.written && !strings.Contains(logs.String(), `"tokens":1`) {
+				t.Errorf("a flush given up is not logged as lost, with the token count:\n%s", logs.String())
+			}
+		})
+	}
 }

@@ -49,6 +49,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			printUsage(stdout)
 			return nil
 		}
+		c.global.json = c.global.json || jsonRequested(args[1:])
 		printUsage(usageOut())
 		return &usageError{err}
 	}
@@ -89,6 +90,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = wrongArgs(cmd, positional)
 	}
 	if err != nil {
+		// The flag package stops at the first bad flag: a --json after it
+		// still asks for a JSON error.
+		c.global.json = c.global.json || jsonRequested(cmdArgs)
 		printCommandUsage(usageOut(), cmd)
 		var u *usageError
 		if !errors.As(err, &u) {
@@ -97,6 +101,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	return act(ctx, c, positional)
+}
+
+// jsonRequested reports whether args hold a --json flag that is true, for
+// when they could not be parsed.
+func jsonRequested(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-json", "--json", "-json=true", "--json=true", "-json=1", "--json=1":
+			return true
+		}
+	}
+	return false
 }
 
 // findCommand finds the command args start with, and returns the args after

@@ -83,8 +83,8 @@ type Store struct {
 	// which holds it, and no file.
 	memory bool
 	// writeFailure is the last write that failed for the database's sake
-	// (full, read-only, unreachable), until a write succeeds.
-	writeFailure atomic.Pointer[error]
+	// (full, read-only, unreachable); see WriteFailure.
+	writeFailure atomic.Pointer[writeFailure]
 	// connLosses counts the PostgreSQL connections found dead under a
 	// statement (see shouldPing).
 	connLosses atomic.Uint64
@@ -394,30 +394,44 @@ func (s *Store) Update(ctx context.Context, fn func(tokens.Tx) error) error {
 	return s.noteWrite(s.run(ctx, nil, fn))
 }
 
+// writeFailure is a write that failed for the database's sake.
+type writeFailure struct {
+	err       error
+	at        time.Time
+	recovered bool // a write succeeded since
+}
+
+// WriteFailureHold is how long WriteFailure keeps reporting a failed write
+// even when writes succeed again, so that readiness does not flap while a
+// disk is nearly full and small writes fit where others do not.
+const WriteFailureHold = 30 * time.Second
+
 // noteWrite records the outcome of a write transaction for WriteFailure
 // and returns err.
 func (s *Store) noteWrite(err error) error {
 	switch {
 	case err == nil:
-		if s.writeFailure.Load() != nil {
-			s.writeFailure.Store(nil)
+		if f := s.writeFailure.Load(); f != nil && !f.recovered {
+			s.writeFailure.Store(&writeFailure{err: f.err, at: f.at, recovered: true})
 		}
 	case storageFailure(err):
-		s.writeFailure.Store(&err)
+		s.writeFailure.Store(&writeFailure{err: err, at: time.Now()})
 	}
 	return err
 }
 
 // WriteFailure is the error of the last write that failed because the
 // database could not take it (a full disk, a read-only file or server, a
-// lost database), or nil if a write succeeded since. It is what readiness
-// reports: a server whose store cannot be written cannot apply SCIM
-// changes or record token uses.
+// lost database) while no write has succeeded since, or less than
+// WriteFailureHold ago; nil otherwise. It is what readiness reports: a
+// server whose store cannot be written cannot apply SCIM changes or record
+// token uses.
 func (s *Store) WriteFailure() error {
-	if p := s.writeFailure.Load(); p != nil {
-		return *p
+	f := s.writeFailure.Load()
+	if f == nil || f.recovered && time.Since(f.at) >= WriteFailureHold {
+		return nil
 	}
-	return nil
+	return f.err
 }
 
 // View runs fn in a read-only transaction.
