@@ -327,7 +327,9 @@ func (f *fleet) revoke(kind revocationKind, via int, kill func() []int) revocati
 		rv.problem = err
 		return rv
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), fleetBound+time.Second)
+	// The probes end fleetBound after the commit (see below); this bounds
+	// a revocation that never commits, or a commit the observer misses.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	results := make([]probeResult, len(f.replicas))
 	var wg sync.WaitGroup
@@ -359,6 +361,10 @@ func (f *fleet) revoke(kind revocationKind, via int, kill func() []int) revocati
 		rv.problem = fmt.Errorf("%s: the commit was not seen: %w", kind, err)
 		return rv
 	}
+	// Measured from the commit: the command's own start-up (a process,
+	// opening the database) is not the replicas' doing.
+	stop := time.AfterFunc(time.Until(at.Add(fleetBound)), cancel)
+	defer stop.Stop()
 	wg.Wait()
 	for i, res := range results {
 		r := f.replicas[i]
