@@ -30,12 +30,15 @@ var commands = []command{
 		name:     "serve",
 		synopsis: "[--check-config] [--upstream URL] [--listen ADDR] [--management-listen ADDR]",
 		summary:  "run the sidecar",
-		help: `Run the sidecar: apply database migrations, create org "default" and a
-bootstrap service token on the first start (printed once to stderr), then
-authenticate and proxy every request on the proxy listener to the upstream, and
-serve /scim/v2 (SCIM 2.0 for identity providers), /metrics, /healthz and
-/readyz on the management listener, until SIGINT or SIGTERM (graceful: in-flight
-requests finish, last uses are written).`,
+		help: `Run the sidecar: wait for the database (PostgreSQL that is not up yet; /readyz
+answers 503 meanwhile), apply migrations, create org "default" and a bootstrap
+service token on the first start (printed once to stderr), then authenticate
+and proxy every request on the proxy listener to the upstream, and serve
+/scim/v2 (SCIM 2.0 for identity providers), /metrics, /healthz and /readyz on
+the management listener, until SIGINT or SIGTERM (graceful: /readyz turns 503,
+in-flight requests finish, last uses are written). Without --database (and
+database, SCIMGATE_DATABASE) it creates <data_dir>/scimgate.db if missing; a
+database named there must exist.`,
 		define: defineServe,
 	},
 	{
@@ -90,7 +93,9 @@ without SCIM.`,
 		synopsis: "--org ORG --user NAME",
 		summary:  "deactivate a person and expire their tokens",
 		help: `Deactivate a person, as an identity provider does over SCIM: every active
-token of theirs expires at once.`,
+token of theirs expires at once. The command waits (at most 3s) until every scimgate server running on the
+database has applied the change, and says which did and how long after the
+commit.`,
 		define: defineUserDeactivate,
 	},
 	{
@@ -112,8 +117,9 @@ at most 20 active service tokens.`,
 		name:     "service-token edit",
 		synopsis: "ID [--name NAME] [--inactivity-days N] [--permissions p1,p2]",
 		summary:  "rename a service token, change its window or permissions",
-		help: `Change a service token's name, inactivity window or permission sets. The
-change applies to the next request made with it.`,
+		help: `Change a service token's name, inactivity window or permission sets. The command waits (at most 3s) until every scimgate server running on the
+database has applied the change, and says which did and how long after the
+commit.`,
 		args:   []string{"ID"},
 		define: defineServiceTokenEdit,
 	},
@@ -121,8 +127,10 @@ change applies to the next request made with it.`,
 		name:     "service-token revoke",
 		synopsis: "ID",
 		summary:  "stop a service token at once",
-		help: `Revoke a service token: the next request with it is refused. A revoked token
-can be regenerated or deleted.`,
+		help: `Revoke a service token, so that it is refused. A revoked token can be
+regenerated or deleted. The command waits (at most 3s) until every scimgate server running on the
+database has applied the change, and says which did and how long after the
+commit.`,
 		args:   []string{"ID"},
 		define: defineServiceTokenRevoke,
 	},
@@ -162,9 +170,11 @@ most 10 active tokens; the token has their permissions and groups.`,
 		name:     "user-token delete",
 		synopsis: "ID",
 		summary:  "delete a user token at once",
-		help:     "Delete a user token: the next request with it is refused.",
-		args:     []string{"ID"},
-		define:   defineUserTokenDelete,
+		help: `Delete a user token, so that it is refused. The command waits (at most 3s) until every scimgate server running on the
+database has applied the change, and says which did and how long after the
+commit.`,
+		args:   []string{"ID"},
+		define: defineUserTokenDelete,
 	},
 	{
 		name:     "audit list",
@@ -316,8 +326,8 @@ func defineUserDeactivate(fs *flag.FlagSet) action {
 			return printJSON(c.stdout, deactivatedView{ID: u.ID, Org: org.Name, UserName: u.UserName, Active: false, ExpiredTokens: expired, Servers: servers})
 		}
 		fmt.Fprintf(c.stdout, "deactivated user %q in org %q; %d active %s expired", u.UserName, org.Name, expired, plural(expired, "token", "tokens"))
-		if servers != nil {
-			fmt.Fprintf(c.stdout, ": %s", servers.sentence("refused"))
+		if servers != nil && expired > 0 {
+			fmt.Fprintf(c.stdout, ": %s", servers.sentence("refused", "refuses them"))
 		}
 		fmt.Fprintln(c.stdout)
 		return nil

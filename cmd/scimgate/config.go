@@ -181,8 +181,8 @@ type AuthConfig struct {
 	// StaleAfter: cached entries are not trusted once the change-log
 	// follower has not caught up for this long.
 	StaleAfter time.Duration `yaml:"stale_after"`
-	// PollInterval is how often the change log is read on SQLite, and the
-	// fallback poll behind PostgreSQL's LISTEN/NOTIFY.
+	// PollInterval is how often the change log is read in any case, behind
+	// PostgreSQL's LISTEN/NOTIFY and SQLite's watch of the database files.
 	PollInterval          time.Duration `yaml:"poll_interval"`
 	LastUsedFlushInterval time.Duration `yaml:"last_used_flush_interval"`
 	// SweepInterval is how often tokens past their inactivity window are

@@ -49,28 +49,29 @@ func (c *cli) confirmApplied(ctx context.Context) *propagationView {
 	return v
 }
 
-// sentence says what holds, for a change whose effect is effect ("refused",
-// "applied").
-func (v *propagationView) sentence(effect string) string {
+// sentence says what holds, for a change that running servers have
+// "refused" (done) and that a server "refuses it" (does).
+func (v *propagationView) sentence(done, does string) string {
+	const stale = "a server that cannot read the change log stops trusting its cached tokens auth.stale_after (5s by default) after it last could"
 	within := fmt.Sprintf("%.1fms", v.WithinMS)
 	switch {
 	case v.Error != "":
-		return fmt.Sprintf("committed; whether the running scimgate servers have %s it is unknown (%s); each does within its auth.stale_after (5s by default) at the latest", effect, v.Error)
+		return fmt.Sprintf("which running scimgate servers %s is unknown (%s); each does once it reads the change log, and %s", does, v.Error, stale)
 	case v.Servers == 0:
-		return "no scimgate server is running on this database; any that starts has it " + effect
+		return "no scimgate server is running on this database; any that starts " + does
 	case v.Applied == v.Servers && v.Servers == 1:
-		return fmt.Sprintf("%s by the one scimgate server running on this database, %s after the commit", effect, within)
+		return fmt.Sprintf("%s by the one scimgate server running on this database, %s after the commit", done, within)
 	case v.Applied == v.Servers:
-		return fmt.Sprintf("%s by all %d scimgate servers running on this database, the last %s after the commit", effect, v.Servers, within)
+		return fmt.Sprintf("%s by all %d scimgate servers running on this database, the last %s after the commit", done, v.Servers, within)
 	}
 	var pending []string
 	for _, s := range v.Pending {
 		pending = append(pending, fmt.Sprintf("%s (pid %d, last heard from %s ago)", s.Host, s.PID, time.Since(s.LastSeen).Round(time.Second)))
 	}
-	applied := fmt.Sprintf("%s by %d of the %d scimgate servers running on this database", effect, v.Applied, v.Servers)
+	applied := fmt.Sprintf("%s by %d of the %d scimgate servers running on this database", done, v.Applied, v.Servers)
 	if v.Applied > 0 {
 		applied += ", the last " + within + " after the commit"
 	}
-	return fmt.Sprintf("%s; not confirmed within %s by %s: a server has it %s once it reads the change log, and within its auth.stale_after (5s by default) of the commit if it cannot",
-		applied, confirmTimeout, strings.Join(pending, ", "), effect)
+	return fmt.Sprintf("%s; not confirmed within %s by %s: each %s once it reads the change log, and %s",
+		applied, confirmTimeout, strings.Join(pending, ", "), does, stale)
 }

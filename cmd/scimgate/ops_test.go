@@ -451,3 +451,43 @@ func TestShutdownFlushAfterLostConnections(t *testing.T) {
 		t.Errorf("after shutdown the token shows %d uses (last %v), want 5", toks[0].UseCount, toks[0].LastUsedAt)
 	}
 }
+
+// TestRevocationMessages: what a revoking command says about the running
+// servers is what holds: none running; one that does not confirm (a row
+// that a server that died left behind) named, after the wait.
+func TestRevocationMessages(t *testing.T) {
+	c := newTestCLI(t, sqlstore.SQLite)
+	c.ok("org", "create", "--name", "acme")
+	var tok createdToken
+	c.okJSON(&tok, "service-token", "create", "--org", "acme", "--name", "a")
+	if out := c.ok("service-token", "revoke", tok.ID); out != "revoked service token "+tok.ID+": no scimgate server is running on this database; any that starts refuses it\n" {
+		t.Errorf("revoke with no server running printed %q", out)
+	}
+
+	st, err := sqlstore.Open(context.Background(), c.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now()
+	if err := st.ReportServer(context.Background(), sqlstore.Server{ID: "srv_gone", Host: "web-2", PID: 41, Version: "v1", StartedAt: now, SeenAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	c.okJSON(&tok, "service-token", "create", "--org", "acme", "--name", "b")
+	began := time.Now()
+	out := c.ok("service-token", "revoke", tok.ID)
+	if took := time.Since(began); took < confirmTimeout {
+		t.Errorf("revoke returned after %v, before the %v wait for a server that did not confirm", took, confirmTimeout)
+	}
+	want := "revoked service token " + tok.ID + ": refused by 0 of the 1 scimgate servers running on this database; not confirmed within 3s by web-2 (pid 41, last heard from "
+	if !strings.HasPrefix(out, want) || !strings.Contains(out, "each refuses it once it reads the change log, and a server that cannot read the change log stops trusting its cached tokens auth.stale_after") {
+		t.Errorf("revoke with a server that does not confirm printed\n%q, want it to start\n%q", out, want)
+	}
+	var done doneView
+	c.okJSON(&done, "user", "create", "--org", "acme", "--user-name", "x") // unrelated: no wait
+	c.okJSON(&tok, "service-token", "create", "--org", "acme", "--name", "c")
+	c.okJSON(&done, "service-token", "revoke", tok.ID)
+	if done.Servers == nil || done.Servers.Servers != 1 || done.Servers.Applied != 0 || len(done.Servers.Pending) != 1 || done.Servers.Pending[0].Host != "web-2" {
+		t.Errorf("revoke --json servers = %+v, want 1 server, 0 applied, web-2 pending", done.Servers)
+	}
+}

@@ -196,7 +196,7 @@ func (c *cli) printToken(v tokenView) error {
 		return err
 	}
 	if v.Servers != nil {
-		fmt.Fprintf(c.stdout, "the change is %s\n", v.Servers.sentence("applied"))
+		fmt.Fprintf(c.stdout, "the change is %s\n", v.Servers.sentence("applied", "applies it"))
 	}
 	return nil
 }
@@ -265,7 +265,7 @@ func (c *cli) printDone(id, state string, servers *propagationView, format strin
 	}
 	fmt.Fprintf(c.stdout, format, args...)
 	if servers != nil {
-		fmt.Fprintf(c.stdout, ": %s", servers.sentence("refused"))
+		fmt.Fprintf(c.stdout, ": %s", servers.sentence("refused", "refuses it"))
 	}
 	fmt.Fprintln(c.stdout)
 	return nil
