@@ -400,7 +400,7 @@ func (f *fleet) killConnections(replicas ...int) []int {
 	if _, err := f.admin.DB().ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid`, pids); err != nil {
 		f.t.Fatal(err)
 	}
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(time.Millisecond) {
 		var left int
 		if err := f.admin.DB().GetContext(ctx, &left, `SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)`, pids); err != nil {
 			f.t.Fatal(err)
@@ -409,7 +409,7 @@ func (f *fleet) killConnections(replicas ...int) []int {
 			return replicas
 		}
 		if time.Now().After(deadline) {
-			f.t.Fatalf("connections of %v still there 5s after pg_terminate_backend", names)
+			f.t.Fatalf("connections of %v still there 15s after pg_terminate_backend", names)
 		}
 	}
 }
