@@ -459,9 +459,9 @@ func (s *Store) lockWriter(ctx context.Context) (release func(), err error) {
 // once more on a live connection; one whose COMMIT was sent is never run
 // again, since it may have committed.
 func (s *Store) run(ctx context.Context, opts *sql.TxOptions, fn func(tokens.Tx) error) error {
-	err, again := s.runOnce(ctx, opts, fn)
+	again, err := s.runOnce(ctx, opts, fn)
 	if again {
-		err, _ = s.runOnce(ctx, opts, fn)
+		_, err = s.runOnce(ctx, opts, fn)
 	}
 	return err
 }
@@ -469,10 +469,10 @@ func (s *Store) run(ctx context.Context, opts *sql.TxOptions, fn func(tokens.Tx)
 // runOnce runs fn in one transaction. again reports that it failed because
 // its connection was lost before COMMIT was sent: it did not commit, and can
 // run again.
-func (s *Store) runOnce(ctx context.Context, opts *sql.TxOptions, fn func(tokens.Tx) error) (err error, again bool) {
+func (s *Store) runOnce(ctx context.Context, opts *sql.TxOptions, fn func(tokens.Tx) error) (again bool, err error) {
 	sqlTx, err := s.db.BeginTxx(ctx, opts)
 	if err != nil {
-		return fmt.Errorf("begin transaction: %w", classify(err)), s.lostConnection(ctx, err)
+		return s.lostConnection(ctx, err), fmt.Errorf("begin transaction: %w", classify(err))
 	}
 	committing := false
 	defer func() {
@@ -489,20 +489,20 @@ func (s *Store) runOnce(ctx context.Context, opts *sql.TxOptions, fn func(tokens
 		}
 	}()
 	if err = fn(&tx{ctx: ctx, tx: sqlTx, dialect: s.dialect}); err != nil {
-		return err, false
+		return false, err // again is decided in the deferred rollback
 	}
 	committing = true
 	if err = sqlTx.Commit(); err != nil {
 		if pgconn.SafeToRetry(err) && s.lostConnection(ctx, err) {
 			// pgx sent nothing: the connection was already closed.
-			return fmt.Errorf("commit transaction: %w", classify(err)), true
+			return true, fmt.Errorf("commit transaction: %w", classify(err))
 		}
 		if s.dialect == Postgres && connectionLost(err) {
-			return fmt.Errorf("commit transaction: the connection was lost after COMMIT was sent, so the change may or may not have been saved: %w", classify(err)), false
+			return false, fmt.Errorf("commit transaction: the connection was lost after COMMIT was sent, so the change may or may not have been saved: %w", classify(err))
 		}
-		return fmt.Errorf("commit transaction: %w", classify(err)), false
+		return false, fmt.Errorf("commit transaction: %w", classify(err))
 	}
-	return nil, false
+	return false, nil
 }
 
 // lostConnection reports whether err is a PostgreSQL connection lost under
