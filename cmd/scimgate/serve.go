@@ -86,8 +86,10 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	}
 	defer stopTLS()
 	failed := startServers(servers)
-	stopServers := func() error {
-		return shutDown(ctx, logger, ready, cfg.ShutdownDelay, cfg.ShutdownTimeout, servers)
+	// A start that fails stops at once; a running server drains first
+	// (shutdown_delay).
+	stopServers := func(delay time.Duration) error {
+		return shutDown(ctx, logger, ready, delay, cfg.ShutdownTimeout, servers)
 	}
 
 	var storeOpts []sqlstore.Option
@@ -96,7 +98,7 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	}
 	store, err := waitForStore(ctx, cfg, logger, ready, storeOpts...)
 	if err != nil {
-		stopErr := stopServers()
+		stopErr := stopServers(0)
 		if ctx.Err() != nil {
 			logger.Info("scimgate stopped before it reached its database")
 			return stopErr
@@ -123,17 +125,17 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	svc.OnCommit = auth.Apply
 	if err := errors.Join(auth.Instrument(tel.TracerProvider, tel.MeterProvider),
 		svc.Instrument(tel.TracerProvider, tel.MeterProvider)); err != nil {
-		stopServers()
+		stopServers(0)
 		return fmt.Errorf("instrument: %w", err)
 	}
 	ready.setStarting("bootstrapping the database")
 	if err := bootstrap(ctx, svc, cfg, logger, stderr); err != nil {
-		stopServers()
+		stopServers(0)
 		return err
 	}
 	gateway, err := newProxy(cfg, auth, activity, tel, logger)
 	if err != nil {
-		stopServers()
+		stopServers(0)
 		return err
 	}
 	scimHandler, err := scim.New(svc, auth, scim.Options{
@@ -144,7 +146,7 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 		MeterProvider:  tel.MeterProvider,
 	})
 	if err != nil {
-		stopServers()
+		stopServers(0)
 		return err
 	}
 
@@ -179,7 +181,7 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	case err = <-failed:
 		logger.Error("shutting down", "err", err)
 	}
-	err = errors.Join(err, stopServers())
+	err = errors.Join(err, stopServers(cfg.ShutdownDelay))
 	stopBackground()
 	wg.Wait()
 	if activity != nil && activity.Dropped() > 0 {
