@@ -173,18 +173,18 @@ func (s *Store) watchSQLiteOnce(ctx context.Context, wake chan<- struct{}, log *
 		}
 		return v, nil
 	}
-	seen, err := dataVersion()
-	if err != nil {
-		return err
-	}
-	// Commits made before this point are read by the follower's catch-up.
-	signal(wake)
-
+	// The watch first: a commit after it is seen, one before it is read
+	// by the catch-up that the signal below starts.
 	events, eventErrs, closeWatch, err := watchFiles(s.sqlitePath)
 	if err != nil {
 		log.Warn("watch the sqlite database files: checking for changes every "+fallbackCheckInterval.String()+" instead", "err", err)
 	}
 	defer closeWatch()
+	seen, err := dataVersion()
+	if err != nil {
+		return err
+	}
+	signal(wake)
 	check := time.NewTimer(fallbackCheckInterval)
 	defer check.Stop()
 	if events != nil {
