@@ -10,7 +10,7 @@
 # (Kubernetes httpGet, a load balancer's health check). The image has no
 # shell and no HTTP client, so it declares no HEALTHCHECK.
 
-FROM golang:1.26-bookworm AS build
+FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
