@@ -99,6 +99,8 @@ type Authenticator struct {
 	synced atomic.Int64
 	// seq is the last change-log entry applied.
 	seq atomic.Int64
+	// applied receives a value (coalesced) whenever seq grows; see Applied.
+	applied chan struct{}
 
 	lookups singleflight.Group
 	usage   usageBuffer
@@ -150,6 +152,7 @@ func NewAuthenticator(store Store, policy *Policy, opts AuthOptions) *Authentica
 		opts:    opts,
 		byToken: map[string]map[Hash]struct{}{},
 		byOwner: map[string]map[Hash]struct{}{},
+		applied: make(chan struct{}, 1),
 	}
 	a.cache, _ = lru.NewWithEvict(opts.CacheSize, a.unindex) // only fails for size <= 0
 	a.synced.Store(opts.Now().UnixNano())

@@ -13,8 +13,13 @@ type Store interface {
 	// Update runs fn in one read-write transaction and commits it if fn
 	// returns nil. Transactions that lock the same row (Tx.LockUser,
 	// Tx.LockOrg) run one after the other, so limits hold under concurrency.
+	// fn may run once more, in a new transaction, when the first lost its
+	// database connection before it could commit: it must derive what it
+	// writes from what it reads in the transaction and keep no state from
+	// a previous run (assign captured variables, never append or add).
 	Update(ctx context.Context, fn func(Tx) error) error
-	// View runs fn in a read-only transaction.
+	// View runs fn in a read-only transaction; like Update's, fn may run
+	// once more.
 	View(ctx context.Context, fn func(Tx) error) error
 
 	// LookupCredential is the authenticator's one query on a cache miss.

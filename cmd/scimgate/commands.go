@@ -33,20 +33,35 @@ var commands = []command{
 		name:     "serve",
 		synopsis: "[--check-config] [--upstream URL] [--listen ADDR] [--management-listen ADDR]",
 		summary:  "run the sidecar",
-		help: `Run the sidecar: apply database migrations, create org "default" and a
-bootstrap service token on the first start (printed once to stderr), then
-authenticate and proxy every request on the proxy listener to the upstream, and
-serve /scim/v2 (SCIM 2.0 for identity providers), /api/v1 (the admin API, unless
+		help: `Run the sidecar: wait for the database (PostgreSQL that is not up yet; /readyz
+answers 503 meanwhile), apply migrations, create org "default" and a bootstrap
+service token on the first start (printed once to stderr), then authenticate
+and proxy every request on the proxy listener to the upstream, and serve
+/scim/v2 (SCIM 2.0 for identity providers), /api/v1 (the admin API, unless
 admin.listen gives it a listener of its own), /metrics, /healthz and /readyz on
-the management listener, until SIGINT or SIGTERM (graceful: in-flight requests
-finish, last uses are written).`,
+the management listener, until SIGINT or SIGTERM (graceful: /readyz turns 503,
+in-flight requests finish, last uses are written). Without --database (and
+database, SCIMGATE_DATABASE) it creates <data_dir>/scimgate.db if missing; a
+database named there must exist.`,
 		define: defineServe,
+	},
+	{
+		name:    "version",
+		summary: "print the version",
+		help: `Print the version, the VCS revision the binary was built from (with
+"modified" if the checkout had uncommitted changes) and the Go version; with
+--json, an object with these fields. "scimgate --version" does the same.`,
+		define: func(fs *flag.FlagSet) action {
+			return func(ctx context.Context, c *cli, _ []string) error { return c.printVersion() }
+		},
 	},
 	{
 		name:    "migrate",
 		summary: "bring the database schema up to date",
-		help: `Apply pending database migrations. Every command does this first, so it is
-only needed to migrate ahead of a deployment.`,
+		help: `Apply pending database migrations, creating the SQLite database file (and
+its directory) if it does not exist: the one command that does, besides serve
+on its default <data_dir>/scimgate.db. Every command migrates first, so this
+is only needed to create a database or to migrate ahead of a deployment.`,
 		define: defineMigrate,
 	},
 	{
@@ -82,7 +97,9 @@ without SCIM.`,
 		synopsis: "--org ORG --user NAME",
 		summary:  "deactivate a person and expire their tokens",
 		help: `Deactivate a person, as an identity provider does over SCIM: every active
-token of theirs expires at once.`,
+token of theirs expires at once. The command waits (at most 3s) until every scimgate server running on the
+database has applied the change, and says which did and how long after the
+commit.`,
 		define: defineUserDeactivate,
 	},
 	{
@@ -106,8 +123,9 @@ at most 20 active service tokens.`,
 		name:     "service-token edit",
 		synopsis: "ID [--name NAME] [--inactivity-days N] [--permissions p1,p2]",
 		summary:  "rename a service token, change its window or permissions",
-		help: `Change a service token's name, inactivity window or permission sets. The
-change applies to the next request made with it.`,
+		help: `Change a service token's name, inactivity window or permission sets. The command waits (at most 3s) until every scimgate server running on the
+database has applied the change, and says which did and how long after the
+commit.`,
 		args:   []string{"ID"},
 		define: defineServiceTokenEdit,
 		remote: true,
@@ -116,8 +134,10 @@ change applies to the next request made with it.`,
 		name:     "service-token revoke",
 		synopsis: "ID",
 		summary:  "stop a service token at once",
-		help: `Revoke a service token: the next request with it is refused. A revoked token
-can be regenerated or deleted.`,
+		help: `Revoke a service token, so that it is refused. A revoked token can be
+regenerated or deleted. The command waits (at most 3s) until every scimgate server running on the
+database has applied the change, and says which did and how long after the
+commit.`,
 		args:   []string{"ID"},
 		define: defineServiceTokenRevoke,
 		remote: true,
@@ -162,10 +182,12 @@ most 10 active tokens; the token has their permissions and groups.`,
 		name:     "user-token delete",
 		synopsis: "ID",
 		summary:  "delete a user token at once",
-		help:     "Delete a user token: the next request with it is refused.",
-		args:     []string{"ID"},
-		define:   defineUserTokenDelete,
-		remote:   true,
+		help: `Delete a user token, so that it is refused. The command waits (at most 3s) until every scimgate server running on the
+database has applied the change, and says which did and how long after the
+commit.`,
+		args:   []string{"ID"},
+		define: defineUserTokenDelete,
+		remote: true,
 	},
 	{
 		name:     "site create",
@@ -282,7 +304,7 @@ func defineServe(fs *flag.FlagSet) action {
 
 func defineMigrate(fs *flag.FlagSet) action {
 	return func(ctx context.Context, c *cli, _ []string) error {
-		if _, err := c.service(ctx); err != nil {
+		if _, err := c.openService(ctx, true); err != nil {
 			return err
 		}
 		if c.global.json {
@@ -392,10 +414,15 @@ func defineUserDeactivate(fs *flag.FlagSet) action {
 		if err != nil {
 			return err
 		}
+		servers := c.confirmApplied(ctx)
 		if c.global.json {
-			return printJSON(c.stdout, deactivatedView{ID: u.ID, Org: org.Name, UserName: u.UserName, Active: false, ExpiredTokens: expired})
+			return printJSON(c.stdout, deactivatedView{ID: u.ID, Org: org.Name, UserName: u.UserName, Active: false, ExpiredTokens: expired, Servers: servers})
 		}
-		fmt.Fprintf(c.stdout, "deactivated user %q in org %q; %d active %s expired\n", u.UserName, org.Name, expired, plural(expired, "token", "tokens"))
+		fmt.Fprintf(c.stdout, "deactivated user %q in org %q; %d active %s expired", u.UserName, org.Name, expired, plural(expired, "token", "tokens"))
+		if servers != nil && expired > 0 {
+			fmt.Fprintf(c.stdout, ": %s", servers.sentence("refused", "refuses them"))
+		}
+		fmt.Fprintln(c.stdout)
 		return nil
 	}
 }
@@ -521,11 +548,14 @@ func defineServiceTokenEdit(fs *flag.FlagSet) action {
 		if err != nil {
 			return err
 		}
+		servers := c.confirmApplied(ctx)
 		org, err := c.orgName(ctx, svc, st.OrgID)
 		if err != nil {
 			return err
 		}
-		return c.printToken(serviceTokenView(org, st))
+		v := serviceTokenView(org, st)
+		v.Servers = servers
+		return c.printToken(v)
 	}
 }
 
@@ -546,7 +576,7 @@ func defineServiceTokenRevoke(fs *flag.FlagSet) action {
 		if err := svc.RevokeServiceToken(ctx, tokens.Operator, "", args[0]); err != nil {
 			return err
 		}
-		return c.printDone(args[0], "revoked", "revoked service token %s: it is refused from now on", args[0])
+		return c.printDone(args[0], "revoked", c.confirmApplied(ctx), "revoked service token %s", args[0])
 	}
 }
 
@@ -592,7 +622,7 @@ func defineServiceTokenDelete(fs *flag.FlagSet) action {
 		if err := svc.DeleteServiceToken(ctx, tokens.Operator, "", args[0]); err != nil {
 			return err
 		}
-		return c.printDone(args[0], "deleted", "deleted service token %s and its service user", args[0])
+		return c.printDone(args[0], "deleted", nil, "deleted service token %s and its service user", args[0])
 	}
 }
 
@@ -682,7 +712,7 @@ func defineUserTokenDelete(fs *flag.FlagSet) action {
 		if err := svc.DeleteUserToken(ctx, tokens.Operator, "", "", args[0]); err != nil {
 			return err
 		}
-		return c.printDone(args[0], "deleted", "deleted user token %s: it is refused from now on", args[0])
+		return c.printDone(args[0], "deleted", c.confirmApplied(ctx), "deleted user token %s", args[0])
 	}
 }
 

@@ -50,6 +50,10 @@ type Config struct {
 	// ShutdownTimeout bounds a graceful shutdown: in-flight requests get
 	// this long to finish.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// ShutdownDelay is how long, once asked to stop, scimgate goes on
+	// serving with /readyz answering 503, so that load balancers stop
+	// sending requests before the listeners close. 0 by default.
+	ShutdownDelay time.Duration `yaml:"shutdown_delay"`
 }
 
 // LogConfig configures the JSON log on stderr.
@@ -252,8 +256,8 @@ type AuthConfig struct {
 	// StaleAfter: cached entries are not trusted once the change-log
 	// follower has not caught up for this long.
 	StaleAfter time.Duration `yaml:"stale_after"`
-	// PollInterval is how often the change log is read on SQLite, and the
-	// fallback poll behind PostgreSQL's LISTEN/NOTIFY.
+	// PollInterval is how often the change log is read in any case, behind
+	// PostgreSQL's LISTEN/NOTIFY and SQLite's watch of the database files.
 	PollInterval          time.Duration `yaml:"poll_interval"`
 	LastUsedFlushInterval time.Duration `yaml:"last_used_flush_interval"`
 	// SweepInterval is how often tokens past their inactivity window are
@@ -530,6 +534,7 @@ func (c *Config) Validate() error {
 		{"auth.last_used_flush_interval", c.Auth.LastUsedFlushInterval, false},
 		{"auth.sweep_interval", c.Auth.SweepInterval, false},
 		{"shutdown_timeout", c.ShutdownTimeout, false},
+		{"shutdown_delay", c.ShutdownDelay, true},
 	}
 	for _, d := range durations {
 		switch {

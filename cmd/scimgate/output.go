@@ -41,6 +41,8 @@ type deactivatedView struct {
 	UserName      string `json:"user_name"`
 	Active        bool   `json:"active"`
 	ExpiredTokens int    `json:"expired_tokens"`
+	// Servers: which running servers confirmed that they refuse the tokens.
+	Servers *propagationView `json:"servers,omitempty"`
 }
 
 // tokenView is a token as listed: never its secret.
@@ -63,6 +65,8 @@ type tokenView struct {
 	// ExpiresAt is when an active token expires unless used before; null
 	// for a token that is not active.
 	ExpiresAt *time.Time `json:"expires_at"`
+	// Servers is set by edit: which running servers confirmed the change.
+	Servers *propagationView `json:"servers,omitempty"`
 }
 
 // newTokenView is what create and regenerate print: the only output that
@@ -202,7 +206,13 @@ func (c *cli) printToken(v tokenView) error {
 	if c.global.json {
 		return printJSON(c.stdout, v)
 	}
-	return printTokenDetails(c.stdout, v, "")
+	if err := printTokenDetails(c.stdout, v, ""); err != nil {
+		return err
+	}
+	if v.Servers != nil {
+		fmt.Fprintf(c.stdout, "the change is %s\n", v.Servers.sentence("applied", "applies it"))
+	}
+	return nil
 }
 
 func printTokenDetails(w io.Writer, v tokenView, plaintext string) error {
@@ -238,13 +248,24 @@ func (c *cli) printTokens(views []tokenView, empty string) error {
 	return stream.close()
 }
 
-// printDone reports a change that has nothing to show but the token's new state.
-func (c *cli) printDone(id, state, format string, args ...any) error {
+// printDone reports a change that has nothing to show but the token's new
+// state, and for a revocation, which running servers refuse the token.
+func (c *cli) printDone(id, state string, servers *propagationView, format string, args ...any) error {
 	if c.global.json {
-		return printJSON(c.stdout, map[string]string{"id": id, "result": state})
+		return printJSON(c.stdout, doneView{ID: id, Result: state, Servers: servers})
 	}
-	fmt.Fprintf(c.stdout, format+"\n", args...)
+	fmt.Fprintf(c.stdout, format, args...)
+	if servers != nil {
+		fmt.Fprintf(c.stdout, ": %s", servers.sentence("refused", "refuses it"))
+	}
+	fmt.Fprintln(c.stdout)
 	return nil
+}
+
+type doneView struct {
+	ID      string           `json:"id"`
+	Result  string           `json:"result"`
+	Servers *propagationView `json:"servers,omitempty"`
 }
 
 func (c *cli) printAudit(events []tokens.AuditEvent, orgNames map[string]string) error {

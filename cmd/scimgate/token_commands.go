@@ -75,7 +75,7 @@ func remoteDone(ctx context.Context, c *cli, rc *remote, method, path, id, state
 		fmt.Fprintln(c.stdout, done.Message)
 		return nil
 	}
-	return c.printDone(id, state, format, id)
+	return c.printDone(id, state, nil, format, id)
 }
 
 func remoteServiceTokenRegenerate(ctx context.Context, c *cli, rc *remote, id string) error {
