@@ -28,6 +28,7 @@ type Identity struct {
 	OrgID         string
 	OrgName       string
 	Groups        []string // a person's groups; nil for service tokens
+	Sites         []string // a person's sites, sorted; nil for service tokens
 	Permissions   []string // sorted
 }
 
@@ -116,6 +117,8 @@ type Authenticator struct {
 	synced atomic.Int64
 	// seq is the last change-log entry applied.
 	seq atomic.Int64
+	// applied receives a value (coalesced) whenever seq grows; see Applied.
+	applied chan struct{}
 
 	lookups singleflight.Group
 	// lookupSlots holds a token per store lookup in flight.
@@ -195,6 +198,7 @@ func NewAuthenticator(store Store, policy *Policy, opts AuthOptions) *Authentica
 		opts:        opts,
 		byToken:     map[string]map[Hash]struct{}{},
 		byOwner:     map[string]map[Hash]struct{}{},
+		applied:     make(chan struct{}, 1),
 		lookupSlots: make(chan struct{}, opts.LookupConcurrency),
 		catchUp:     make(chan struct{}, 1),
 	}
@@ -430,6 +434,7 @@ func (a *Authenticator) entryFor(c *StoredCredential, now time.Time) *entry {
 		OrgID:         t.OrgID,
 		OrgName:       c.OrgName,
 		Groups:        c.Groups,
+		Sites:         c.Sites,
 		Permissions:   a.policy.Resolve(sets),
 	}
 	e.activeSince = max(t.LastUsedAt.Unix(), t.StatusChangedAt.Unix(), t.CreatedAt.Unix())

@@ -43,18 +43,18 @@ func (c *countingStore) ChangesSince(ctx context.Context, seq int64, limit int) 
 	return c.Store.ChangesSince(ctx, seq, limit)
 }
 
-// replica is one process: its own store connection, service and
+// indexedReplica is one process: its own store connection, service and
 // authenticator, with the index loaded and the follower current. Replicas
 // on one database are linked by the change log alone.
-type replica struct {
+type indexedReplica struct {
 	store *countingStore
 	svc   *tokens.Service
 	auth  *tokens.Authenticator
 }
 
-func newReplica(t *testing.T, dsn string, opts tokens.AuthOptions) *replica {
+func newIndexedReplica(t *testing.T, dsn string, opts tokens.AuthOptions) *indexedReplica {
 	t.Helper()
-	r := &replica{store: &countingStore{Store: openAt(t, dsn)}}
+	r := &indexedReplica{store: &countingStore{Store: openAt(t, dsn)}}
 	policy, err := tokens.NewPolicy(tokens.PolicyConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +68,7 @@ func newReplica(t *testing.T, dsn string, opts tokens.AuthOptions) *replica {
 // follow loads the index and runs the follower until the test ends; with a
 // poll of an hour and no LISTEN, only the reads the authenticator asks for
 // bring other replicas' changes.
-func (r *replica) follow(t *testing.T) {
+func (r *indexedReplica) follow(t *testing.T) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -95,7 +95,7 @@ func TestFloodOfUnknownTokensCostsNoLookup(t *testing.T) {
 		t.Run(dialect, func(t *testing.T) {
 			ctx := context.Background()
 			interval := 10 * time.Millisecond
-			r := newReplica(t, dsnFor(t, dialect), tokens.AuthOptions{StaleAfter: time.Minute, IndexSyncInterval: interval})
+			r := newIndexedReplica(t, dsnFor(t, dialect), tokens.AuthOptions{StaleAfter: time.Minute, IndexSyncInterval: interval})
 			org, err := r.svc.CreateOrg(ctx, tokens.Operator, "acme", 0)
 			if err != nil {
 				t.Fatal(err)
@@ -153,8 +153,8 @@ func TestTokenMadeOnAnotherReplicaWorksAtOnce(t *testing.T) {
 		t.Run(dialect, func(t *testing.T) {
 			ctx := context.Background()
 			dsn := dsnFor(t, dialect)
-			a := newReplica(t, dsn, tokens.AuthOptions{})
-			b := newReplica(t, dsn, tokens.AuthOptions{StaleAfter: time.Minute})
+			a := newIndexedReplica(t, dsn, tokens.AuthOptions{})
+			b := newIndexedReplica(t, dsn, tokens.AuthOptions{StaleAfter: time.Minute})
 			org, err := a.svc.CreateOrg(ctx, tokens.Operator, "acme", 0)
 			if err != nil {
 				t.Fatal(err)
@@ -205,7 +205,7 @@ func TestTokenMadeOnAnotherReplicaWorksAtOnce(t *testing.T) {
 // in a cache of their own, so the good tokens stay cached.
 func TestUnknownTokensNeverEvictGoodOnes(t *testing.T) {
 	ctx := context.Background()
-	r := newReplica(t, sqltest.SQLitePath(t), tokens.AuthOptions{CacheSize: 10, NegativeCacheSize: 50, NegativeTTL: time.Minute})
+	r := newIndexedReplica(t, sqltest.SQLitePath(t), tokens.AuthOptions{CacheSize: 10, NegativeCacheSize: 50, NegativeTTL: time.Minute})
 	org, err := r.svc.CreateOrg(ctx, tokens.Operator, "acme", 0)
 	if err != nil {
 		t.Fatal(err)
@@ -251,8 +251,8 @@ func TestUnknownTokensNeverEvictGoodOnes(t *testing.T) {
 func TestNegativeAnswerYieldsToANewToken(t *testing.T) {
 	ctx := context.Background()
 	dsn := sqltest.SQLitePath(t)
-	a := newReplica(t, dsn, tokens.AuthOptions{})
-	b := newReplica(t, dsn, tokens.AuthOptions{NegativeTTL: time.Hour})
+	a := newIndexedReplica(t, dsn, tokens.AuthOptions{})
+	b := newIndexedReplica(t, dsn, tokens.AuthOptions{NegativeTTL: time.Hour})
 	org, err := a.svc.CreateOrg(ctx, tokens.Operator, "acme", 0)
 	if err != nil {
 		t.Fatal(err)
@@ -280,7 +280,7 @@ func TestNegativeAnswerYieldsToANewToken(t *testing.T) {
 // while cached tokens pass untouched.
 func TestLookupsAreAdmittedAFewAtATime(t *testing.T) {
 	ctx := context.Background()
-	r := newReplica(t, sqltest.SQLitePath(t), tokens.AuthOptions{LookupConcurrency: 2, LookupQueueTimeout: 50 * time.Millisecond})
+	r := newIndexedReplica(t, sqltest.SQLitePath(t), tokens.AuthOptions{LookupConcurrency: 2, LookupQueueTimeout: 50 * time.Millisecond})
 	org, err := r.svc.CreateOrg(ctx, tokens.Operator, "acme", 0)
 	if err != nil {
 		t.Fatal(err)
@@ -353,8 +353,8 @@ func TestIndexLoadedAfterTheFollowerStarted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dsn := sqltest.SQLitePath(t)
-	a := newReplica(t, dsn, tokens.AuthOptions{})
-	b := newReplica(t, dsn, tokens.AuthOptions{StaleAfter: time.Minute})
+	a := newIndexedReplica(t, dsn, tokens.AuthOptions{})
+	b := newIndexedReplica(t, dsn, tokens.AuthOptions{StaleAfter: time.Minute})
 	org, err := a.svc.CreateOrg(ctx, tokens.Operator, "acme", 0)
 	if err != nil {
 		t.Fatal(err)

@@ -203,6 +203,7 @@ func serviceLimit(tx Tx, orgID string) error {
 // ServiceTokens lists an org's service tokens with their permission sets.
 func (s *Service) ServiceTokens(ctx context.Context, orgID string) (out []ServiceToken, err error) {
 	err = s.view(ctx, func(tx Tx) error {
+		out = nil // a second run, after a lost connection, starts afresh
 		toks, err := tx.Tokens(TokenFilter{OrgID: orgID, Kind: KindService})
 		if err != nil {
 			return err

@@ -42,6 +42,9 @@ type Service struct {
 	// transaction before the call that made them returns, so that this
 	// process's own cache forgets them at once.
 	OnCommit func([]Change)
+	// UnknownSites says what CreateUser and ReplaceUser do with a site the
+	// org does not have; empty means CreateUnknownSites.
+	UnknownSites UnknownSitePolicy
 
 	tel serviceTelemetry
 }
@@ -138,6 +141,9 @@ func (s *Service) update(ctx context.Context, actor Actor, fn func(*txn) error) 
 		t := &txn{Tx: tx, actor: actor, now: s.Now().UTC(), span: noopSpan}
 		if s.tel.tracer != nil {
 			t.span = span
+		}
+		if err := runGuard(ctx, t); err != nil {
+			return err
 		}
 		if err := fn(t); err != nil {
 			return err
@@ -278,7 +284,10 @@ func (s *Service) CreateUser(ctx context.Context, actor Actor, u *User) error {
 		if err := t.CreateUser(u); err != nil {
 			return err
 		}
-		return t.audit(u.OrgID, "user.create", u.ID, "user "+u.UserName)
+		if err := t.audit(u.OrgID, "user.create", u.ID, "user "+u.UserName); err != nil {
+			return err
+		}
+		return s.writeSites(t, u)
 	})
 	if err != nil {
 		return fmt.Errorf("create user %q: %w", u.UserName, err)
@@ -360,11 +369,15 @@ func (s *Service) ReplaceUser(ctx context.Context, actor Actor, u *User, ifVersi
 		if err := t.audit(u.OrgID, "user.update", u.ID, "user "+u.UserName); err != nil {
 			return err
 		}
+		if err := s.writeSites(t, u); err != nil {
+			return err
+		}
 		if old.Active && !u.Active {
 			expired, err = s.deactivated(t, u, "user.deactivate", ReasonUserDeactivated)
 			return err
 		}
-		// A new user name or a reactivation changes what the cache holds.
+		// A new user name, new sites or a reactivation change what the
+		// cache holds.
 		return t.invalidate("", u.ID)
 	})
 	if err != nil {
@@ -428,6 +441,10 @@ func (s *Service) RemoveUser(ctx context.Context, actor Actor, orgID, userID str
 		if err := t.UpdateUser(u); err != nil {
 			return err
 		}
+		if err := t.SetUserSites(u.ID, nil); err != nil {
+			return err
+		}
+		u.Sites = []string{}
 		expired, err = s.deactivated(t, u, "user.remove", ReasonUserRemoved)
 		return err
 	})
@@ -504,7 +521,7 @@ func (s *Service) CreateGroup(ctx context.Context, actor Actor, g *Group) error 
 		if err := groupNameFree(t, g.OrgID, g.DisplayName, ""); err != nil {
 			return err
 		}
-		if err := checkMembers(t, g); err != nil {
+		if err := checkMembers(t, g, nil); err != nil {
 			return err
 		}
 		g.CreatedAt, g.UpdatedAt, g.Version = t.now, t.now, 1
@@ -535,15 +552,31 @@ func groupNameFree(tx Tx, orgID, name, exceptID string) error {
 	return nil
 }
 
-func checkMembers(tx Tx, g *Group) error {
+// checkMembers refuses members that are not users of the org. Those in
+// known (the members the group already has) are not read again; the others
+// are read in batches, not one query each.
+func checkMembers(tx Tx, g *Group, known []string) error {
 	g.MemberIDs = sortedUnique(g.MemberIDs)
+	isKnown := make(map[string]bool, len(known))
+	for _, id := range known {
+		isKnown[id] = true
+	}
+	var added []string
 	for _, id := range g.MemberIDs {
-		u, err := tx.User(g.OrgID, id)
-		if err == nil && u.Removed {
-			err = ErrNotFound
+		if !isKnown[id] {
+			added = append(added, id)
 		}
-		if err != nil {
-			return notFound(err, "member %s is not a user of this org", id)
+	}
+	if len(added) == 0 {
+		return nil
+	}
+	users, err := tx.DisplayNames(g.OrgID, added)
+	if err != nil {
+		return err
+	}
+	for _, id := range added {
+		if _, ok := users[id]; !ok {
+			return Errorf(NotFound, "member %s is not a user of this org", id)
 		}
 	}
 	return nil
@@ -578,7 +611,7 @@ func (s *Service) ReplaceGroup(ctx context.Context, actor Actor, g *Group, ifVer
 				return err
 			}
 		}
-		if err := checkMembers(t, g); err != nil {
+		if err := checkMembers(t, g, old.MemberIDs); err != nil {
 			return err
 		}
 		g.CreatedAt, g.UpdatedAt, g.Version = old.CreatedAt, t.now, old.Version+1
@@ -600,15 +633,25 @@ func (s *Service) ReplaceGroup(ctx context.Context, actor Actor, g *Group, ifVer
 	return nil
 }
 
+// symmetricDifference is what is in a or in b but not both, in time linear
+// in their lengths: groups have tens of thousands of members.
 func symmetricDifference(a, b []string) []string {
+	inA := make(map[string]bool, len(a))
+	for _, x := range a {
+		inA[x] = true
+	}
+	inB := make(map[string]bool, len(b))
+	for _, x := range b {
+		inB[x] = true
+	}
 	var d []string
 	for _, x := range a {
-		if !slices.Contains(b, x) {
+		if !inB[x] {
 			d = append(d, x)
 		}
 	}
 	for _, x := range b {
-		if !slices.Contains(a, x) {
+		if !inA[x] {
 			d = append(d, x)
 		}
 	}

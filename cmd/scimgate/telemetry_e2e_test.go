@@ -21,8 +21,6 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
-
-	"github.com/scimgate/scimgate/tokens/sqlstore/sqltest"
 )
 
 // otelcolPath finds the OpenTelemetry Collector that .ci/otelcol.sh builds.
@@ -111,7 +109,7 @@ func TestTraceReachesARealCollector(t *testing.T) {
 	defer up.Close()
 
 	c := newTestCLI(t, "sqlite")
-	c.dsn = sqltest.SQLitePath(t)
+	c.dsn = newSQLiteDB(t)
 	c.ok("org", "create", "--name", "acme")
 	var tok createdToken
 	c.okJSON(&tok, "service-token", "create", "--org", "acme", "--name", "traced")

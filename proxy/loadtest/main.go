@@ -34,6 +34,8 @@ var serviceIdentity = http.Header{
 	"X-Scimgate-Org-Id":      {"org_0123456789abcdef"},
 	"X-Scimgate-Token-Id":    {"tok_0123456789abcdef"},
 	"X-Scimgate-Permissions": {"platform.groups,platform.tokens,platform.users"},
+	// As long as the ES256 assertion scimgate signs for that token.
+	"X-Scimgate-Assertion": {strings.Repeat("x", 600)},
 }
 
 func main() {
@@ -48,7 +50,7 @@ func main() {
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	listen := fs.String("listen", "127.0.0.1:19000", "address to listen on")
 	upstream := fs.String("upstream", "http://127.0.0.1:19000", "upstream URL (bare)")
-	identity := fs.String("identity-headers", "", "forward these of the headers scimgate sets for a service token (bare): kind,id,name,org,org_id,token_id,permissions")
+	identity := fs.String("identity-headers", "", "forward these of the headers scimgate sets for a service token (bare): kind,id,name,org,org_id,token_id,permissions,assertion")
 	fs.Parse(os.Args[2:])
 
 	var h http.Handler
