@@ -378,3 +378,81 @@ func TestSlowBodyIs408(t *testing.T) {
 		t.Errorf("a body cut by the read timeout = %d %q, want 408 body_timeout", resp.StatusCode, refusal.Reason)
 	}
 }
+
+// An Upgrade header must not lift the read timeout before the upstream has
+// switched protocols: else any client, with no token on a public path, holds
+// a connection open for ever by sending its body a byte at a time.
+func TestSlowBodyWithUpgradeHeaderIs408(t *testing.T) {
+	f := newFixture(t, "sqlite", proxy.Options{})
+	up := newPathUpstream(t)
+	u, _ := url.Parse(up.URL)
+	p, err := proxy.New(f.auth, proxy.Options{Upstream: u, HeaderPrefix: "X-Scimgate-", PublicPaths: []string{"/public/"}})
+	must(t, err)
+	srv := httptest.NewUnstartedServer(p)
+	srv.Config.ReadTimeout = 500 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+
+	for _, upgrade := range []string{"Upgrade: websocket\r\nConnection: Upgrade", "Upgrade: anything"} {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+		must(t, err)
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(conn, "POST /public/upload HTTP/1.1\r\nHost: x\r\n%s\r\nContent-Length: 1000\r\n\r\nonly part of it", upgrade)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Errorf("%q with a slow body: no answer within 5s (the read timeout is 500ms): %v", upgrade, err)
+			conn.Close()
+			continue
+		}
+		var refusal struct{ Reason string }
+		json.NewDecoder(resp.Body).Decode(&refusal)
+		resp.Body.Close()
+		conn.Close()
+		if resp.StatusCode != http.StatusRequestTimeout || refusal.Reason != "body_timeout" {
+			t.Errorf("%q with a body cut by the read timeout = %d %q, want 408 body_timeout", upgrade, resp.StatusCode, refusal.Reason)
+		}
+	}
+}
+
+// Once the upstream has switched protocols, the connection is no longer one
+// request: it outlives the server's read timeout.
+func TestUpgradedConnectionOutlivesReadTimeout(t *testing.T) {
+	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		brw.Flush()
+		msg, _ := brw.ReadString('\n')
+		brw.WriteString("echo " + msg)
+		brw.Flush()
+	}))
+	defer ws.Close()
+	f := newFixture(t, "sqlite", proxy.Options{})
+	u, _ := url.Parse(ws.URL)
+	p, err := proxy.New(f.auth, proxy.Options{Upstream: u, HeaderPrefix: "X-Scimgate-"})
+	must(t, err)
+	srv := httptest.NewUnstartedServer(p)
+	srv.Config.ReadTimeout = 300 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	must(t, err)
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(conn, "GET /ws HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", f.svcTok)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	must(t, err)
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade status %d, want 101", resp.StatusCode)
+	}
+	time.Sleep(time.Second) // past the read timeout
+	io.WriteString(conn, "ping\n")
+	if got, _ := br.ReadString('\n'); got != "echo ping\n" {
+		t.Errorf("a second after the upgrade got %q, want %q: the read timeout cut the upgraded connection", got, "echo ping\n")
+	}
+}

@@ -304,14 +304,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case refusal != nil:
 		p.refuse(&rec, r, refusal)
-	case r.Header.Get("Upgrade") != "":
-		// A WebSocket outlives the server's read and write timeouts, which
-		// are meant for one request: lift them for the upgraded connection.
-		rc := http.NewResponseController(w)
-		rc.SetReadDeadline(time.Time{})
-		rc.SetWriteDeadline(time.Time{})
-		fallthrough
 	default:
+		// An upgraded connection (a WebSocket) outlives the server's read
+		// and write timeouts without help: ReverseProxy hijacks it when the
+		// upstream switches protocols, and hijacking clears the deadlines.
+		// Lifting them here, before the upstream agreed, would let any
+		// client that sends an Upgrade header trickle its body for ever.
 		if r.Body == nil || r.Body == http.NoBody {
 			p.rp.ServeHTTP(&rec, r)
 			break
