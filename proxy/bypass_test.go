@@ -456,3 +456,35 @@ func TestUpgradedConnectionOutlivesReadTimeout(t *testing.T) {
 		t.Errorf("a second after the upgrade got %q, want %q: the read timeout cut the upgraded connection", got, "echo ping\n")
 	}
 }
+
+// PHP (Laravel, Symfony) reads the _method parameter its own way: the last
+// of several wins, and a name's leading spaces are dropped, "." is "_", and
+// a NUL ends it. Every value of every parameter PHP would read as
+// _method gets the rules of its method.
+func TestBypassMethodOverrideAsPHPReadsIt(t *testing.T) {
+	f := newFixture(t, "sqlite", proxy.Options{})
+	addr, up := front(t, f, proxy.Options{Routes: []proxy.Route{
+		{PathPrefix: "/orders", Methods: []string{"DELETE"}, Permission: "orders.write"},
+	}})
+	auth := "\nHost: x\nAuthorization: Bearer " + f.svcTok + "\nContent-Length: 0" // orders.read only
+	for _, query := range []string{
+		"_method=GET&_method=DELETE",
+		"_method=POST&_method=DELETE",
+		"_method=PUT&x=1&_method=delete",
+		".method=DELETE",
+		"%2Emethod=DELETE",
+		"+_method=DELETE",
+		"%20%20_method=DELETE",
+		"_method%00x=DELETE",
+	} {
+		status, reason := send(t, addr, "POST /orders/7?"+query+" HTTP/1.1"+auth, "")
+		if seen := up.take(); len(seen) > 0 || status != 403 {
+			t.Errorf("POST /orders/7?%s = %d %s, reached the upstream %d times; want 403: PHP reads it as DELETE", query, status, reason, len(seen))
+		}
+	}
+	for _, query := range []string{"method=DELETE", "+method=DELETE", "_method_=DELETE", "x_method=DELETE", "_method=GET&_method=PUT"} {
+		if status, _ := send(t, addr, "POST /orders/7?"+query+" HTTP/1.1"+auth, ""); status != 200 || len(up.take()) != 1 {
+			t.Errorf("POST /orders/7?%s = %d, want 200: no framework reads DELETE in it", query, status)
+		}
+	}
+}
