@@ -488,3 +488,36 @@ func TestBypassMethodOverrideAsPHPReadsIt(t *testing.T) {
 		}
 	}
 }
+
+// Java's equalsIgnoreCase, .NET's OrdinalIgnoreCase (ASP.NET Core routing,
+// IIS) and toUpperCase in Python and JavaScript read the dotless ı and the
+// dotted İ as I, which Unicode case folding (strings.EqualFold) does not:
+// in any case, /admın is /admin to them, so a route applies to it.
+func TestBypassRouteRuleUnicodeCase(t *testing.T) {
+	f := newFixture(t, "sqlite", proxy.Options{})
+	addr, up := front(t, f, proxy.Options{
+		Routes:                []proxy.Route{{PathPrefix: "/admin", Permission: "orders.write"}, {PathPrefix: "/keys", Permission: "orders.write"}},
+		PublicPaths:           []string{"/public/"},
+		PublicPathsIgnoreCase: true,
+	})
+	auth := "Authorization: Bearer " + f.svcTok // orders.read only
+	for _, target := range []string{
+		"/admın",
+		"/adm%C4%B1n/users",
+		"/ADMİN",
+		"/ADM%C4%B0N",
+		"/Admİn/x",
+		"/\u212Aeys", // the Kelvin sign, which folding already covered
+	} {
+		status, reason := send(t, addr, "GET "+target+" HTTP/1.1\nHost: x\n"+auth, "")
+		if seen := up.take(); len(seen) > 0 {
+			t.Errorf("GET %s without orders.write reached the upstream as %s", target, seen[0].target)
+		} else if status != 403 {
+			t.Errorf("GET %s without orders.write = %d %s, want 403", target, status, reason)
+		}
+	}
+	// A public path waives the token: it stays as narrow as folding.
+	if status, _ := send(t, addr, "GET /publıc/x HTTP/1.1\nHost: x", ""); status != 401 || len(up.take()) != 0 {
+		t.Errorf("GET /publıc/x without a token = %d, want 401: only folding makes a public path", status)
+	}
+}

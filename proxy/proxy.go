@@ -475,7 +475,7 @@ func (p *Proxy) firstRules(method, path string) (exact, folded string) {
 		if !rt.matchesMethod(method) {
 			continue
 		}
-		if !foundFolded && hasPathPrefix(path, rt.prefix, true) {
+		if !foundFolded && hasPathPrefixAnyCase(path, rt.prefix) {
 			folded, foundFolded = rt.permission, true
 		}
 		if hasPathPrefix(path, rt.prefix, false) {
