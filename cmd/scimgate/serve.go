@@ -120,11 +120,7 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	management := &http.Server{
-		Handler:           managementRoutes(store, scimHandler, tel.MetricsHandler, jwksHandler(keyring)),
-		ReadHeaderTimeout: 5 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	management := managementServer(managementRoutes(store, scimHandler, tel.MetricsHandler, jwksHandler(keyring)), logger)
 	servers := []namedServer{
 		{name: "proxy", addr: cfg.Proxy.Listen, srv: proxyServer(cfg, gateway, logger)},
 		{name: "management", addr: cfg.Management.Listen, srv: management},
@@ -341,6 +337,20 @@ func withAdminAPI(h, api http.Handler) http.Handler {
 	mux.Handle(admin.Prefix+"/", api)
 	mux.Handle("/", h)
 	return mux
+}
+
+// managementServer is the management listener. It takes request bodies
+// from anyone (SCIM, and by default the admin API's anonymous leak report
+// and the console's sign-in), all small: slow clients are cut off as on
+// the admin API's own listener, and idle connections closed.
+func managementServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
 }
 
 // adminServer is the admin API's own listener: bodies are small, so slow
