@@ -521,3 +521,21 @@ func TestBypassRouteRuleUnicodeCase(t *testing.T) {
 		t.Errorf("GET /publıc/x without a token = %d, want 401: only folding makes a public path", status)
 	}
 }
+
+// A raw "#" never belongs in a request target (a fragment is not sent), and
+// servers disagree about it: some cut the path there, Go's keeps it in the
+// path. It is refused, as README's "What is matched" says, wherever it is.
+func TestRawFragmentRefused(t *testing.T) {
+	f := newFixture(t, "sqlite", proxy.Options{})
+	addr, up := front(t, f, proxy.Options{PublicPaths: []string{"/public/"}})
+	for _, target := range []string{"/admin#x", "/public/x#/../../admin", "/public/x?a=1#frag", "/a%20b#"} {
+		status, reason := send(t, addr, "GET "+target+" HTTP/1.1\nHost: x\nAuthorization: Bearer "+f.svcTok, "")
+		if seen := up.take(); len(seen) > 0 || status != 400 || reason != "invalid_path" {
+			t.Errorf("GET %s = %d %s, reached the upstream %d times; want 400 invalid_path", target, status, reason, len(seen))
+		}
+	}
+	// An escaped one is a character of the path like any other.
+	if status, _ := send(t, addr, "GET /public/a%23b HTTP/1.1\nHost: x", ""); status != 200 || len(up.take()) != 1 {
+		t.Errorf("GET /public/a%%23b = %d, want 200", status)
+	}
+}

@@ -62,7 +62,7 @@ var (
 	errPathNotOrigin = badRequest("invalid_path",
 		"the request target must be a path starting with / (not *, an authority or an empty path)")
 	errPathFragment = badRequest("invalid_path",
-		"the path contains a raw #: a fragment is never sent to a server; encode it as %23 if it is part of the path")
+		"the request target contains a raw #: a fragment is never sent to a server; encode it as %23 if it is part of the path or query")
 	errPathControl = badRequest("invalid_path",
 		"the path contains a NUL or another control character")
 	errPathUTF8 = badRequest("invalid_path",

@@ -339,6 +339,11 @@ func (p *Proxy) admit(r *http.Request) (*tokens.Identity, error) {
 	if err := p.checkMethod(r.Method); err != nil {
 		return nil, err
 	}
+	// Go's server keeps a raw "#" in the path or query (a fragment is never
+	// sent), where other servers would cut the target: refused.
+	if strings.IndexByte(r.RequestURI, '#') >= 0 {
+		return nil, errPathFragment
+	}
 	if err := canonicalURL(r.URL, p.opts.AllowPathSemicolons); err != nil {
 		return nil, err
 	}
