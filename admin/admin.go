@@ -13,8 +13,9 @@
 //     extension member, and a "detail" a person can act on. problemFor is
 //     the one place where statuses are chosen.
 //   - Request bodies are JSON (Content-Type application/json), at most
-//     Options.MaxBodyBytes, and an unknown field is refused (400), as is an
-//     unknown query parameter: a typo never passes silently.
+//     Options.MaxBodyBytes, and an unknown field is refused (400), as is a
+//     field in another case or given twice, and an unknown query
+//     parameter: a typo never passes silently.
 //   - Lists are pages in order of creation (the audit trail newest first)
 //     with an opaque "next_cursor", null on the last page.
 //   - Responses are never cached (Cache-Control: no-store): some hold a new

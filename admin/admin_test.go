@@ -645,6 +645,9 @@ func testBadRequests(t *testing.T, f *fixture) {
 		says         []string
 	}{
 		{"unknown field", "POST", "/api/v1/user-tokens", `{"nme": "x"}`, nil, 400, "invalid_request", []string{`"nme"`, "name"}},
+		{"field in another case", "POST", "/api/v1/user-tokens", `{"NAME": "x"}`, nil, 400, "invalid_request", []string{`"NAME"`, "case-sensitive"}},
+		{"field twice", "POST", "/api/v1/user-tokens", `{"name": "a", "name": "b"}`, nil, 400, "invalid_request", []string{`"name"`, "twice"}},
+		{"escalation in a second field", "POST", "/api/v1/service-tokens", `{"name": "x", "permission_sets": [], "permission_sets": ["reader"]}`, nil, 400, "invalid_request", []string{`"permission_sets"`, "twice"}},
 		{"wrong type", "POST", "/api/v1/service-tokens", `{"name": "x", "inactivity_days": "45"}`, nil, 400, "invalid_request", []string{"inactivity_days", "a number"}},
 		{"not JSON", "POST", "/api/v1/user-tokens", `{"name": `, nil, 400, "invalid_request", []string{"not valid JSON"}},
 		{"two values", "POST", "/api/v1/user-tokens", `{"name": "a"} {"name": "b"}`, nil, 400, "invalid_request", []string{"more than one JSON value"}},

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -18,13 +19,22 @@ import (
 // decodeBody reads the request's JSON body into dst, a pointer to a struct
 // (or, with allowUnknown, anything). The body must be application/json, at
 // most MaxBodyBytes, one JSON value, with no field dst does not have unless
-// allowUnknown. Every refusal says what to fix.
+// allowUnknown: each of its fields named exactly, at most once. Every
+// refusal says what to fix.
 func (a *api) decodeBody(w http.ResponseWriter, r *http.Request, dst any, allowUnknown bool) error {
 	if err := requireJSON(r); err != nil {
 		return err
 	}
-	body := http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes)
-	dec := json.NewDecoder(body)
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes))
+	if err != nil {
+		return explainDecodeError(err, dst)
+	}
+	if !allowUnknown {
+		if err := checkFieldNames(data, jsonFields(dst)); err != nil {
+			return err
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	if !allowUnknown {
 		dec.DisallowUnknownFields()
 	}
@@ -37,6 +47,42 @@ func (a *api) decodeBody(w http.ResponseWriter, r *http.Request, dst any, allowU
 			return err
 		}
 		return newProblem("invalid_request", "the request body holds more than one JSON value: send one object")
+	}
+	return nil
+}
+
+// checkFieldNames refuses a JSON object whose member names are not exactly
+// fields, each at most once. encoding/json alone would read "NAME" as name
+// and keep the last of two "permission_sets", where the OpenAPI document,
+// and any other reader of the same body (a gateway, an audit), sees an
+// unknown field or the first value. Anything but an object is left to the
+// decoder to explain.
+func checkFieldNames(data []byte, fields []string) error {
+	if fields == nil {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil
+	}
+	var seen []string
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		name, _ := t.(string)
+		switch {
+		case !slices.Contains(fields, name):
+			return newProblem("invalid_request", "unknown field %q in the request body: the fields are %s (names are case-sensitive)", name, strings.Join(fields, ", "))
+		case slices.Contains(seen, name):
+			return newProblem("invalid_request", "field %q is given twice in the request body: give it once", name)
+		}
+		seen = append(seen, name)
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return nil
+		}
 	}
 	return nil
 }

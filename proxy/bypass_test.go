@@ -379,3 +379,164 @@ func TestSlowBodyIs408(t *testing.T) {
 		t.Errorf("a body cut by the read timeout = %d %q, want 408 body_timeout", resp.StatusCode, refusal.Reason)
 	}
 }
+
+// An Upgrade header must not lift the read timeout before the upstream has
+// switched protocols: else any client, with no token on a public path, holds
+// a connection open for ever by sending its body a byte at a time.
+func TestSlowBodyWithUpgradeHeaderIs408(t *testing.T) {
+	f := newFixture(t, "sqlite", proxy.Options{})
+	up := newPathUpstream(t)
+	u, _ := url.Parse(up.URL)
+	p, err := proxy.New(f.auth, proxy.Options{Upstream: u, HeaderPrefix: "X-Scimgate-", PublicPaths: []string{"/public/"}})
+	must(t, err)
+	srv := httptest.NewUnstartedServer(p)
+	srv.Config.ReadTimeout = 500 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+
+	for _, upgrade := range []string{"Upgrade: websocket\r\nConnection: Upgrade", "Upgrade: anything"} {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+		must(t, err)
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(conn, "POST /public/upload HTTP/1.1\r\nHost: x\r\n%s\r\nContent-Length: 1000\r\n\r\nonly part of it", upgrade)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Errorf("%q with a slow body: no answer within 5s (the read timeout is 500ms): %v", upgrade, err)
+			conn.Close()
+			continue
+		}
+		var refusal struct{ Reason string }
+		json.NewDecoder(resp.Body).Decode(&refusal)
+		resp.Body.Close()
+		conn.Close()
+		if resp.StatusCode != http.StatusRequestTimeout || refusal.Reason != "body_timeout" {
+			t.Errorf("%q with a body cut by the read timeout = %d %q, want 408 body_timeout", upgrade, resp.StatusCode, refusal.Reason)
+		}
+	}
+}
+
+// Once the upstream has switched protocols, the connection is no longer one
+// request: it outlives the server's read timeout.
+func TestUpgradedConnectionOutlivesReadTimeout(t *testing.T) {
+	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		brw.Flush()
+		msg, _ := brw.ReadString('\n')
+		brw.WriteString("echo " + msg)
+		brw.Flush()
+	}))
+	defer ws.Close()
+	f := newFixture(t, "sqlite", proxy.Options{})
+	u, _ := url.Parse(ws.URL)
+	p, err := proxy.New(f.auth, proxy.Options{Upstream: u, HeaderPrefix: "X-Scimgate-"})
+	must(t, err)
+	srv := httptest.NewUnstartedServer(p)
+	srv.Config.ReadTimeout = 300 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	must(t, err)
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(conn, "GET /ws HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", f.svcTok)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	must(t, err)
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade status %d, want 101", resp.StatusCode)
+	}
+	time.Sleep(time.Second) // past the read timeout
+	io.WriteString(conn, "ping\n")
+	if got, _ := br.ReadString('\n'); got != "echo ping\n" {
+		t.Errorf("a second after the upgrade got %q, want %q: the read timeout cut the upgraded connection", got, "echo ping\n")
+	}
+}
+
+// PHP (Laravel, Symfony) reads the _method parameter its own way: the last
+// of several wins, and a name's leading spaces are dropped, "." is "_", and
+// a NUL ends it. Every value of every parameter PHP would read as
+// _method gets the rules of its method.
+func TestBypassMethodOverrideAsPHPReadsIt(t *testing.T) {
+	f := newFixture(t, "sqlite", proxy.Options{})
+	addr, up := front(t, f, proxy.Options{Routes: []proxy.Route{
+		{PathPrefix: "/orders", Methods: []string{"DELETE"}, Permission: "orders.write"},
+	}})
+	auth := "\nHost: x\nAuthorization: Bearer " + f.svcTok + "\nContent-Length: 0" // orders.read only
+	for _, query := range []string{
+		"_method=GET&_method=DELETE",
+		"_method=POST&_method=DELETE",
+		"_method=PUT&x=1&_method=delete",
+		".method=DELETE",
+		"%2Emethod=DELETE",
+		"+_method=DELETE",
+		"%20%20_method=DELETE",
+		"_method%00x=DELETE",
+	} {
+		status, reason := send(t, addr, "POST /orders/7?"+query+" HTTP/1.1"+auth, "")
+		if seen := up.take(); len(seen) > 0 || status != 403 {
+			t.Errorf("POST /orders/7?%s = %d %s, reached the upstream %d times; want 403: PHP reads it as DELETE", query, status, reason, len(seen))
+		}
+	}
+	for _, query := range []string{"method=DELETE", "+method=DELETE", "_method_=DELETE", "x_method=DELETE", "_method=GET&_method=PUT"} {
+		if status, _ := send(t, addr, "POST /orders/7?"+query+" HTTP/1.1"+auth, ""); status != 200 || len(up.take()) != 1 {
+			t.Errorf("POST /orders/7?%s = %d, want 200: no framework reads DELETE in it", query, status)
+		}
+	}
+}
+
+// Java's equalsIgnoreCase, .NET's OrdinalIgnoreCase (ASP.NET Core routing,
+// IIS) and toUpperCase in Python and JavaScript read the dotless ı and the
+// dotted İ as I, which Unicode case folding (strings.EqualFold) does not:
+// in any case, /admın is /admin to them, so a route applies to it.
+func TestBypassRouteRuleUnicodeCase(t *testing.T) {
+	f := newFixture(t, "sqlite", proxy.Options{})
+	addr, up := front(t, f, proxy.Options{
+		Routes:                []proxy.Route{{PathPrefix: "/admin", Permission: "orders.write"}, {PathPrefix: "/keys", Permission: "orders.write"}},
+		PublicPaths:           []string{"/public/"},
+		PublicPathsIgnoreCase: true,
+	})
+	auth := "Authorization: Bearer " + f.svcTok // orders.read only
+	for _, target := range []string{
+		"/admın",
+		"/adm%C4%B1n/users",
+		"/ADMİN",
+		"/ADM%C4%B0N",
+		"/Admİn/x",
+		"/\u212Aeys", // the Kelvin sign, which folding already covered
+	} {
+		status, reason := send(t, addr, "GET "+target+" HTTP/1.1\nHost: x\n"+auth, "")
+		if seen := up.take(); len(seen) > 0 {
+			t.Errorf("GET %s without orders.write reached the upstream as %s", target, seen[0].target)
+		} else if status != 403 {
+			t.Errorf("GET %s without orders.write = %d %s, want 403", target, status, reason)
+		}
+	}
+	// A public path waives the token: it stays as narrow as folding.
+	if status, _ := send(t, addr, "GET /publıc/x HTTP/1.1\nHost: x", ""); status != 401 || len(up.take()) != 0 {
+		t.Errorf("GET /publıc/x without a token = %d, want 401: only folding makes a public path", status)
+	}
+}
+
+// A raw "#" never belongs in a request target (a fragment is not sent), and
+// servers disagree about it: some cut the path there, Go's keeps it in the
+// path. It is refused, as README's "What is matched" says, wherever it is.
+func TestRawFragmentRefused(t *testing.T) {
+	f := newFixture(t, "sqlite", proxy.Options{})
+	addr, up := front(t, f, proxy.Options{PublicPaths: []string{"/public/"}})
+	for _, target := range []string{"/admin#x", "/public/x#/../../admin", "/public/x?a=1#frag", "/a%20b#"} {
+		status, reason := send(t, addr, "GET "+target+" HTTP/1.1\nHost: x\nAuthorization: Bearer "+f.svcTok, "")
+		if seen := up.take(); len(seen) > 0 || status != 400 || reason != "invalid_path" {
+			t.Errorf("GET %s = %d %s, reached the upstream %d times; want 400 invalid_path", target, status, reason, len(seen))
+		}
+	}
+	// An escaped one is a character of the path like any other.
+	if status, _ := send(t, addr, "GET /public/a%23b HTTP/1.1\nHost: x", ""); status != 200 || len(up.take()) != 1 {
+		t.Errorf("GET /public/a%%23b = %d, want 200", status)
+	}
+}

@@ -62,7 +62,7 @@ var (
 	errPathNotOrigin = badRequest("invalid_path",
 		"the request target must be a path starting with / (not *, an authority or an empty path)")
 	errPathFragment = badRequest("invalid_path",
-		"the path contains a raw #: a fragment is never sent to a server; encode it as %23 if it is part of the path")
+		"the request target contains a raw #: a fragment is never sent to a server; encode it as %23 if it is part of the path or query")
 	errPathControl = badRequest("invalid_path",
 		"the path contains a NUL or another control character")
 	errPathUTF8 = badRequest("invalid_path",
@@ -370,18 +370,31 @@ func hasPathPrefix(path, prefix string, fold bool) bool {
 	var rest string
 	var ok bool
 	if fold {
-		rest, ok = cutPrefixFold(path, prefix)
+		rest, ok = cutPrefixFold(path, prefix, equalFoldRune)
 	} else {
 		rest, ok = strings.CutPrefix(path, prefix)
 	}
-	if !ok {
-		return false
-	}
+	return ok && onBoundary(rest, prefix)
+}
+
+// hasPathPrefixAnyCase is hasPathPrefix in any case, as widely as any
+// upstream reads case: folding, and also the simple upper- and lower-case
+// mappings (equalAnyCaseRune). For route rules, where matching more only
+// demands more.
+func hasPathPrefixAnyCase(path, prefix string) bool {
+	rest, ok := cutPrefixFold(path, prefix, equalAnyCaseRune)
+	return ok && onBoundary(rest, prefix)
+}
+
+// onBoundary reports whether rest, what follows prefix in a path, starts on
+// a segment boundary.
+func onBoundary(rest, prefix string) bool {
 	return rest == "" || rest[0] == '/' || prefix[len(prefix)-1] == '/'
 }
 
-// cutPrefixFold is strings.CutPrefix, ignoring case.
-func cutPrefixFold(s, prefix string) (string, bool) {
+// cutPrefixFold is strings.CutPrefix, ignoring case: ASCII letters in any
+// case, and other runes as equal says.
+func cutPrefixFold(s, prefix string, equal func(a, b rune) bool) (string, bool) {
 	for prefix != "" {
 		if s == "" {
 			return "", false
@@ -396,7 +409,7 @@ func cutPrefixFold(s, prefix string) (string, bool) {
 		}
 		r, n := utf8.DecodeRuneInString(s)
 		q, m := utf8.DecodeRuneInString(prefix)
-		if !equalFoldRune(r, q) {
+		if !equal(r, q) {
 			return "", false
 		}
 		s, prefix = s[n:], prefix[m:]
@@ -421,6 +434,20 @@ func equalFoldRune(a, b rune) bool {
 		}
 	}
 	return false
+}
+
+// equalAnyCaseRune reports whether a and b are one letter to some upstream
+// that ignores case: equal under Unicode simple folding, or under the
+// simple upper- or lower-case mapping, as Java's equalsIgnoreCase, .NET's
+// OrdinalIgnoreCase (ASP.NET Core routing, IIS) and toUpperCase compare.
+// Folding alone keeps the dotless ı and the dotted İ apart from I and i,
+// which those read as the same letter.
+func equalAnyCaseRune(a, b rune) bool {
+	if equalFoldRune(a, b) {
+		return true
+	}
+	ua, ub := unicode.ToUpper(a), unicode.ToUpper(b)
+	return ua == ub || unicode.ToLower(a) == unicode.ToLower(b) || unicode.ToLower(ua) == unicode.ToLower(ub)
 }
 
 // withoutParameters is path with the parameters of each segment cut off

@@ -165,6 +165,31 @@ func TestHasPathPrefix(t *testing.T) {
 	}
 }
 
+func TestHasPathPrefixAnyCase(t *testing.T) {
+	tests := []struct {
+		path, prefix string
+		want         bool
+	}{
+		{"/ADMIN/x", "/admin", true},
+		{"/adm\u0131n", "/admin", true},   // dotless ı: I in upper case
+		{"/ADM\u0130N/x", "/admin", true}, // dotted İ: i in lower case
+		{"/\u017Fecret", "/secret", true}, // long ſ: folds to s
+		{"/\u212Aey", "/key", true},       // Kelvin sign: folds to k
+		{"/adm\u0131nistrator", "/admin", false},
+		{"/admn", "/admin", false},
+		{"/\u00E5", "/\u212B", true}, // å and the Ångström sign
+	}
+	for _, tt := range tests {
+		if got := hasPathPrefixAnyCase(tt.path, tt.prefix); got != tt.want {
+			t.Errorf("hasPathPrefixAnyCase(%q, %q) = %v, want %v", tt.path, tt.prefix, got, tt.want)
+		}
+	}
+	// Folding alone, as public paths match, keeps ı and İ apart.
+	if hasPathPrefix("/adm\u0131n", "/admin", true) {
+		t.Error(`hasPathPrefix("/admın", "/admin", fold) = true, want false: public paths match by folding only`)
+	}
+}
+
 func TestWithoutParameters(t *testing.T) {
 	for in, want := range map[string]string{
 		"/a":            "/a",

@@ -186,9 +186,12 @@ func FuzzProxyRequest(f *testing.F) {
 	})
 }
 
+// hasPathPrefixFold reports whether p is under prefix, a lower-case ASCII
+// path, as an upstream that ignores case reads it: lower-cased, or
+// upper-cased (where the dotless ı is I).
 func hasPathPrefixFold(p, prefix string) bool {
-	p = strings.ToLower(p)
-	return p == prefix || strings.HasPrefix(p, prefix+"/")
+	under := func(p, prefix string) bool { return p == prefix || strings.HasPrefix(p, prefix+"/") }
+	return under(strings.ToLower(p), prefix) || under(strings.ToUpper(p), strings.ToUpper(prefix))
 }
 
 // nopWriter is a ResponseWriter that keeps nothing.

@@ -304,14 +304,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case refusal != nil:
 		p.refuse(&rec, r, refusal)
-	case r.Header.Get("Upgrade") != "":
-		// A WebSocket outlives the server's read and write timeouts, which
-		// are meant for one request: lift them for the upgraded connection.
-		rc := http.NewResponseController(w)
-		rc.SetReadDeadline(time.Time{})
-		rc.SetWriteDeadline(time.Time{})
-		fallthrough
 	default:
+		// An upgraded connection (a WebSocket) outlives the server's read
+		// and write timeouts without help: ReverseProxy hijacks it when the
+		// upstream switches protocols, and hijacking clears the deadlines.
+		// Lifting them here, before the upstream agreed, would let any
+		// client that sends an Upgrade header trickle its body for ever.
 		if r.Body == nil || r.Body == http.NoBody {
 			p.rp.ServeHTTP(&rec, r)
 			break
@@ -340,6 +338,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (p *Proxy) admit(r *http.Request) (*tokens.Identity, error) {
 	if err := p.checkMethod(r.Method); err != nil {
 		return nil, err
+	}
+	// Go's server keeps a raw "#" in the path or query (a fragment is never
+	// sent), where other servers would cut the target: refused.
+	if strings.IndexByte(r.RequestURI, '#') >= 0 {
+		return nil, errPathFragment
 	}
 	if err := canonicalURL(r.URL, p.opts.AllowPathSemicolons); err != nil {
 		return nil, err
@@ -375,12 +378,10 @@ func (p *Proxy) admit(r *http.Request) (*tokens.Identity, error) {
 	if perm := p.missingPermission(r.Method, path, id); perm != "" {
 		return id, &forbiddenError{permission: perm}
 	}
-	// Rails, Laravel, Symfony and Express's method-override take the
-	// method from a _method parameter: the rules apply to that one too.
-	if override := methodOverride(r.URL.RawQuery); override != "" && override != r.Method {
-		if perm := p.missingPermission(override, path, id); perm != "" {
-			return id, &forbiddenError{permission: perm}
-		}
+	// Laravel, Symfony and Express's method-override take the method from
+	// a _method parameter: the rules apply to that one too.
+	if perm := p.overrideMissingPermission(r.URL.RawQuery, r.Method, path, id); perm != "" {
+		return id, &forbiddenError{permission: perm}
 	}
 	p.setIdentity(r.Header, id)
 	if p.assert != nil {
@@ -479,7 +480,7 @@ func (p *Proxy) firstRules(method, path string) (exact, folded string) {
 		if !rt.matchesMethod(method) {
 			continue
 		}
-		if !foundFolded && hasPathPrefix(path, rt.prefix, true) {
+		if !foundFolded && hasPathPrefixAnyCase(path, rt.prefix) {
 			folded, foundFolded = rt.permission, true
 		}
 		if hasPathPrefix(path, rt.prefix, false) {
@@ -489,22 +490,55 @@ func (p *Proxy) firstRules(method, path string) (exact, folded string) {
 	return "", folded
 }
 
-// methodOverride is the method a _method query parameter names, upper
-// case, or "".
-func methodOverride(rawQuery string) string {
-	if rawQuery == "" {
-		return ""
-	}
-	for pair := range strings.SplitSeq(rawQuery, "&") {
+// overrideMissingPermission applies the route rules to every method a
+// _method query parameter names, as any framework may read it: Express
+// takes the first of several, PHP the last, so each counts. It returns a
+// permission id lacks, or "".
+func (p *Proxy) overrideMissingPermission(rawQuery, method, path string, id *tokens.Identity) string {
+	for rest := rawQuery; rest != ""; {
+		var pair string
+		pair, rest, _ = strings.Cut(rest, "&")
 		k, v, _ := strings.Cut(pair, "=")
-		if key, err := url.QueryUnescape(k); err != nil || key != "_method" {
+		if key, err := url.QueryUnescape(k); err != nil || !isMethodOverrideKey(key) {
 			continue
 		}
-		if m, err := url.QueryUnescape(v); err == nil && m != "" {
-			return strings.ToUpper(m)
+		m, err := url.QueryUnescape(v)
+		if err != nil || m == "" {
+			continue
+		}
+		if m = strings.ToUpper(m); m == method {
+			continue
+		}
+		if perm := p.missingPermission(m, path, id); perm != "" {
+			return perm
 		}
 	}
 	return ""
+}
+
+// isMethodOverrideKey reports whether a decoded query parameter name is
+// _method as some framework reads it: PHP (Laravel, Symfony) cuts a name at
+// a NUL, drops its leading spaces and reads "." as "_", so ".method",
+// " _method" and "_method\x00x" are _method there.
+func isMethodOverrideKey(key string) bool {
+	const name = "_method"
+	if i := strings.IndexByte(key, 0); i >= 0 {
+		key = key[:i]
+	}
+	key = strings.TrimLeft(key, " ")
+	if len(key) != len(name) {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if c == '.' {
+			c = '_'
+		}
+		if c != name[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // upgradesToH2C reports whether a request asks to switch to HTTP/2 over

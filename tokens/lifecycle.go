@@ -91,6 +91,9 @@ func (s *Service) DeleteUserToken(ctx context.Context, actor Actor, orgID, owner
 
 // tokenOfKind reads a token; orgID "" finds it in any org.
 func tokenOfKind(tx Tx, orgID, id string, kind Kind) (*Token, error) {
+	if !isText(id) {
+		return nil, Errorf(NotFound, "%s token %q not found", kind, id)
+	}
 	tok, err := tx.Token(orgID, id)
 	if err == nil && tok.Kind != kind {
 		err = ErrNotFound

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Manager is token management on behalf of one Caller: what the admin API,
@@ -168,6 +169,20 @@ func decodeCursor(kind, cursor string, n int) ([]string, error) {
 	return parts[1:], nil
 }
 
+// isText reports whether s is text as the store keeps it: valid UTF-8
+// without NUL. PostgreSQL refuses any other text value, and no stored name
+// or ID is one, so an ID or a filter that is not comes from a client (a
+// URL's %FF or %00) and is answered without asking the store.
+func isText(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
+
+// checkText refuses a filter that is not text; what names it.
+func checkText(what, s string) error {
+	if isText(s) {
+		return nil
+	}
+	return Errorf(Invalid, "%s %q is not text: it holds a NUL or bytes that are not valid UTF-8", what, s)
+}
+
 func pageLimit(limit int) (int, error) {
 	switch {
 	case limit == 0:
@@ -188,6 +203,11 @@ func (s *Service) tokenPage(tx Tx, org *Org, kind Kind, q TokenQuery) (*TokenPag
 	case "", StatusActive, StatusRevoked, StatusExpired:
 	default:
 		return nil, Errorf(Invalid, "status must be active, revoked or expired, not %q", q.Status)
+	}
+	for _, v := range [...]struct{ what, s string }{{"owner", q.OwnerName}, {"owner ID", q.OwnerID}, {"name prefix", q.NamePrefix}} {
+		if err := checkText(v.what, v.s); err != nil {
+			return nil, err
+		}
 	}
 	f := TokenPageFilter{OrgID: org.ID, Kind: kind, OwnerID: q.OwnerID, Status: q.Status, Now: s.Now().UTC(),
 		NamePrefix: q.NamePrefix, Limit: limit + 1}
@@ -213,7 +233,7 @@ func (s *Service) tokenPage(tx Tx, org *Org, kind Kind, q TokenQuery) (*TokenPag
 			return nil, err
 		}
 		micros, perr := strconv.ParseInt(parts[0], 10, 64)
-		if perr != nil || parts[1] == "" {
+		if perr != nil || parts[1] == "" || !isText(parts[1]) {
 			return nil, Errorf(Invalid, "cursor %q is not one this listing issued: start again without it", q.Cursor)
 		}
 		f.AfterCreatedAt, f.AfterID = time.UnixMicro(micros).UTC(), parts[1]
@@ -766,6 +786,12 @@ func (s *Service) AuditTrail(ctx context.Context, orgID string, q AuditQuery) (p
 func auditPage(tx Tx, orgID string, q AuditQuery) (*AuditPage, error) {
 	limit, err := pageLimit(q.Limit)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkText("target", q.Target); err != nil {
+		return nil, err
+	}
+	if err := checkText("action", q.Action); err != nil {
 		return nil, err
 	}
 	f := AuditFilter{OrgID: orgID, Target: q.Target, Action: q.Action, Limit: limit + 1}

@@ -2,6 +2,7 @@ package tokens_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -177,6 +178,7 @@ func TestManagement(t *testing.T) {
 		{"InactivityShowsInListings", testInactivityShowsInListings},
 		{"LeakReport", testLeakReport},
 		{"Inspect", testInspect},
+		{"MalformedText", testMalformedText},
 	}
 	for _, dialect := range sqltest.Dialects(t) {
 		t.Run(dialect, func(t *testing.T) {
@@ -889,5 +891,38 @@ func testInspect(t *testing.T, f *mgmtFixture) {
 	// Inspecting changes nothing.
 	if _, err := f.auth.Authenticate(ctx, f.bobTok); err != nil {
 		t.Errorf("bob's token after inspection: %v", err)
+	}
+}
+
+// testMalformedText: IDs and filters that are not valid UTF-8, or hold a
+// NUL, come from a client (a URL's %FF or %00): they are a clear Invalid or
+// NotFound on both databases, never a store error (PostgreSQL refuses such
+// text).
+func testMalformedText(t *testing.T, f *mgmtFixture) {
+	ctx := context.Background()
+	alice := f.as(t, f.aliceTok)
+	for _, bad := range []string{"\xff", "tok\x00x", "\xc0\xae"} {
+		for what, q := range map[string]tokens.TokenQuery{
+			"name prefix": {NamePrefix: bad},
+			"owner ID":    {OwnerID: bad},
+			"owner":       {OwnerName: bad},
+			"cursor":      {Cursor: base64.RawURLEncoding.EncodeToString([]byte("t:0:" + bad))},
+		} {
+			_, err := alice.UserTokens(ctx, q)
+			wantRefusal(t, fmt.Sprintf("user tokens with %s %q", what, bad), err, tokens.Invalid)
+		}
+		_, err := alice.Audit(ctx, tokens.AuditQuery{Target: bad})
+		wantRefusal(t, fmt.Sprintf("audit events of target %q", bad), err, tokens.Invalid)
+		_, err = alice.Audit(ctx, tokens.AuditQuery{Action: bad})
+		wantRefusal(t, fmt.Sprintf("audit events of action %q", bad), err, tokens.Invalid)
+
+		_, err = alice.UserToken(ctx, bad)
+		wantRefusal(t, fmt.Sprintf("user token %q", bad), err, tokens.NotFound)
+		_, err = alice.DeleteUserToken(ctx, bad)
+		wantRefusal(t, fmt.Sprintf("delete user token %q", bad), err, tokens.NotFound)
+		_, err = f.as(t, f.bootstrap).ServiceToken(ctx, bad)
+		wantRefusal(t, fmt.Sprintf("service token %q", bad), err, tokens.NotFound)
+		_, err = f.as(t, f.bootstrap).RevokeServiceToken(ctx, bad)
+		wantRefusal(t, fmt.Sprintf("revoke service token %q", bad), err, tokens.NotFound)
 	}
 }

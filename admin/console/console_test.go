@@ -237,3 +237,12 @@ func TestRevealSealedToTheSession(t *testing.T) {
 		t.Error("a tampered cookie opened")
 	}
 }
+
+func TestInitialIsOneLetter(t *testing.T) {
+	initial := funcs["initial"].(func(string) string)
+	for in, want := range map[string]string{"acme": "A", "émile": "É", "ørsted": "Ø", "東京": "東", "": "?"} {
+		if got := initial(in); got != want {
+			t.Errorf("initial(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"path"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/scimgate/scimgate/tokens"
 )
@@ -80,7 +81,10 @@ var funcs = template.FuncMap{
 		if s == "" {
 			return "?"
 		}
-		return strings.ToUpper(s[:1])
+		// The first letter, not the first byte: an org named "émile"
+		// shows É, not half of it.
+		_, n := utf8.DecodeRuneInString(s)
+		return strings.ToUpper(s[:n])
 	},
 }
 

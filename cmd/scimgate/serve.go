@@ -64,11 +64,7 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	ready := newReadiness()
 	proxyGate := newGate(startingProxy())
 	managementGate := newGate(startingManagement(ready, tel.MetricsHandler))
-	management := &http.Server{
-		Handler:           managementGate,
-		ReadHeaderTimeout: 5 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	management := managementServer(managementGate, logger)
 	servers := []namedServer{
 		{name: "proxy", addr: cfg.Proxy.Listen, srv: proxyServer(cfg, proxyGate, logger)},
 		{name: "management", addr: cfg.Management.Listen, srv: management},
@@ -383,6 +379,20 @@ func withAdminAPI(h, api http.Handler) http.Handler {
 	mux.Handle(admin.Prefix+"/", api)
 	mux.Handle("/", h)
 	return mux
+}
+
+// managementServer is the management listener. It takes request bodies
+// from anyone (SCIM, and by default the admin API's anonymous leak report
+// and the console's sign-in), all small: slow clients are cut off as on
+// the admin API's own listener, and idle connections closed.
+func managementServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
 }
 
 // adminServer is the admin API's own listener: bodies are small, so slow

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -405,5 +406,24 @@ func TestServeConcurrentBootstrap(t *testing.T) {
 				t.Errorf("org default has %d service tokens, want 1", len(toks))
 			}
 		})
+	}
+}
+
+// TestListenersCutOffSlowClients checks that every listener that reads
+// request bodies bounds how long a client may take: without ReadTimeout, a
+// client trickling the body of an anonymous leak report, a console sign-in
+// or a SCIM request holds its connection for ever; without IdleTimeout, so
+// does an idle keep-alive connection.
+func TestListenersCutOffSlowClients(t *testing.T) {
+	logger := slog.New(slog.DiscardHandler)
+	for name, srv := range map[string]*http.Server{
+		"management": managementServer(http.NotFoundHandler(), logger),
+		"admin":      adminServer(http.NotFoundHandler(), logger),
+		"proxy":      proxyServer(DefaultConfig(), http.NotFoundHandler(), logger),
+	} {
+		if srv.ReadHeaderTimeout <= 0 || srv.ReadTimeout <= 0 || srv.IdleTimeout <= 0 {
+			t.Errorf("%s listener: read header timeout %s, read timeout %s, idle timeout %s: each must be set",
+				name, srv.ReadHeaderTimeout, srv.ReadTimeout, srv.IdleTimeout)
+		}
 	}
 }
