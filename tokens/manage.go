@@ -30,7 +30,9 @@ import (
 //   - Nobody grants a permission they do not hold: creating, editing or
 //     regenerating a service token that would hold a permission the caller
 //     lacks is refused, naming the permission.
-//   - Holding PermUsers: the seats report.
+//   - Holding PermUsers: the seats report; the org's sites: list, read
+//     with their members, create, delete, add and remove members
+//     (manage_sites.go). A person reads their own sites in Me.
 //   - Everything stays in the caller's org: another org's token is not found.
 //
 // A refusal is an *Error with code Forbidden whose message names the rule
@@ -335,7 +337,10 @@ type Profile struct {
 	Token *TokenInfo
 	// Groups are a person's groups; PermissionSets what the groups (and the
 	// org's defaults) grant, or a service user's sets.
-	Groups         []string
+	Groups []string
+	// Sites are a person's sites, sorted, as their tokens carry them
+	// upstream; empty for a service user, whose tokens never carry sites.
+	Sites          []string
 	PermissionSets []string
 	Permissions    []string
 	// ActiveUserTokens is how many of their MaxUserTokens active user
@@ -369,9 +374,18 @@ func (m *Manager) Me(ctx context.Context) (p *Profile, err error) {
 			}
 			p.Token = &info
 		}
+		p.Sites = []string{}
 		if m.c.Kind == KindUser {
 			p.MaxUserTokens = MaxActiveUserTokens
 			p.ActiveUserTokens, err = tx.CountTokens(TokenFilter{OrgID: a.org.ID, Kind: KindUser, OwnerID: m.c.OwnerID, Status: StatusActive})
+			if err != nil {
+				return err
+			}
+			sites, err := tx.SitesOfUser(m.c.OwnerID)
+			if err != nil {
+				return err
+			}
+			p.Sites = siteNames(sites)
 		}
 		return err
 	})

@@ -34,6 +34,9 @@ func ParseUnknownSitePolicy(s string) (UnknownSitePolicy, error) {
 // an Invalid error saying what is wrong with it.
 func CheckSiteName(name string) (string, error) {
 	name = strings.TrimSpace(name)
+	if !isText(name) {
+		return "", Errorf(Invalid, "site name %q is not text: it holds a NUL or bytes that are not valid UTF-8", name)
+	}
 	if err := checkName("site name", name); err != nil {
 		return "", err
 	}
@@ -46,36 +49,50 @@ func CheckSiteName(name string) (string, error) {
 // CreateSite adds a site to an org. Its name must be free in the org,
 // whatever its letter case, and so must its external ID if it has one.
 func (s *Service) CreateSite(ctx context.Context, actor Actor, site *Site) error {
+	if err := checkNewSite(site); err != nil {
+		return err
+	}
+	err := s.update(ctx, actor, func(t *txn) error {
+		if _, err := t.Org(site.OrgID); err != nil {
+			return notFound(err, "org %s not found", site.OrgID)
+		}
+		return createSite(t, site)
+	})
+	if err != nil {
+		return fmt.Errorf("create site %q: %w", site.Name, err)
+	}
+	return nil
+}
+
+// checkNewSite checks a new site's name and external ID, stores the name
+// as it is kept and gives the site its ID.
+func checkNewSite(site *Site) error {
 	name, err := CheckSiteName(site.Name)
 	if err != nil {
 		return err
 	}
-	if strings.IndexFunc(site.ExternalID, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 || len(site.ExternalID) > 200 {
-		return Errorf(Invalid, "a site's external ID must be at most 200 bytes without control characters")
+	if !isText(site.ExternalID) || strings.IndexFunc(site.ExternalID, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 || len(site.ExternalID) > 200 {
+		return Errorf(Invalid, "a site's external ID must be at most 200 bytes of text without control characters")
 	}
 	site.Name, site.ID = name, NewID("site")
-	err = s.update(ctx, actor, func(t *txn) error {
-		if _, err := t.Org(site.OrgID); err != nil {
-			return notFound(err, "org %s not found", site.OrgID)
-		}
-		if _, err := t.SiteByName(site.OrgID, name); err == nil {
-			return Errorf(Conflict, "site %q already exists in this org", name)
-		} else if !errors.Is(err, ErrNotFound) {
-			return err
-		}
-		site.CreatedAt = t.now
-		if err := t.CreateSite(site); err != nil {
-			if ErrorCode(err) == Conflict {
-				return Errorf(Conflict, "a site with external ID %q already exists in this org", site.ExternalID)
-			}
-			return err
-		}
-		return t.audit(site.OrgID, "site.create", site.ID, fmt.Sprintf("site %q", name))
-	})
-	if err != nil {
-		return fmt.Errorf("create site %q: %w", name, err)
-	}
 	return nil
+}
+
+// createSite adds a site checked by checkNewSite to an org that exists.
+func createSite(t *txn, site *Site) error {
+	if _, err := t.SiteByName(site.OrgID, site.Name); err == nil {
+		return Errorf(Conflict, "site %q already exists in this org", site.Name)
+	} else if !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	site.CreatedAt = t.now
+	if err := t.CreateSite(site); err != nil {
+		if ErrorCode(err) == Conflict {
+			return Errorf(Conflict, "a site with external ID %q already exists in this org", site.ExternalID)
+		}
+		return err
+	}
+	return t.audit(site.OrgID, "site.create", site.ID, fmt.Sprintf("site %q", site.Name))
 }
 
 // Sites lists an org's sites by name, with how many members each has.
@@ -104,23 +121,30 @@ func (s *Service) DeleteSite(ctx context.Context, actor Actor, orgID, siteID str
 		if err != nil {
 			return notFound(err, "site %s not found", siteID)
 		}
-		ids, err := t.SiteMembers(siteID)
-		if err != nil {
-			return err
-		}
-		if err := t.DeleteSite(orgID, siteID); err != nil {
-			return err
-		}
-		members = len(ids)
-		if err := t.audit(orgID, "site.delete", siteID, fmt.Sprintf("site %q, which had %d %s", site.Name, members, plural(members, "member", "members"))); err != nil {
-			return err
-		}
-		return invalidateOwners(t, ids)
+		members, err = deleteSite(t, site)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("delete site %s: %w", siteID, err)
 	}
 	return members, nil
+}
+
+// deleteSite deletes a site read in the transaction, audits it and has
+// its members' tokens re-read; it returns how many members it had.
+func deleteSite(t *txn, site *Site) (int, error) {
+	ids, err := t.SiteMembers(site.ID)
+	if err != nil {
+		return 0, err
+	}
+	if err := t.DeleteSite(site.OrgID, site.ID); err != nil {
+		return 0, err
+	}
+	members := len(ids)
+	if err := t.audit(site.OrgID, "site.delete", site.ID, fmt.Sprintf("site %q, which had %d %s", site.Name, members, plural(members, "member", "members"))); err != nil {
+		return 0, err
+	}
+	return members, invalidateOwners(t, ids)
 }
 
 // AddSiteMember makes a person a member of a site; their tokens carry it
@@ -148,29 +172,8 @@ func (s *Service) changeSiteMember(ctx context.Context, actor Actor, orgID, site
 		if err != nil {
 			return notFound(err, "site %s not found", siteID)
 		}
-		current, err := t.SitesOfUser(u.ID)
-		if err != nil {
-			return err
-		}
-		ids := siteIDs(current)
-		member := slices.Contains(ids, siteID)
-		switch {
-		case join && member:
-			return nil
-		case !join && !member:
-			return Errorf(WrongState, "user %q is not a member of site %q", u.UserName, site.Name)
-		case join:
-			ids = append(ids, siteID)
-		default:
-			ids = slices.DeleteFunc(ids, func(id string) bool { return id == siteID })
-		}
-		if err := t.SetUserSites(u.ID, ids); err != nil {
-			return err
-		}
-		if err := auditMembership(t, u, *site, join); err != nil {
-			return err
-		}
-		return t.invalidate("", u.ID)
+		_, err = changeSiteMember(t, u, site, join)
+		return err
 	})
 	if err != nil {
 		verb := "add member %s to site %s: %w"
@@ -180,6 +183,36 @@ func (s *Service) changeSiteMember(ctx context.Context, actor Actor, orgID, site
 		return fmt.Errorf(verb, userID, siteID, err)
 	}
 	return nil
+}
+
+// changeSiteMember makes u, a user locked in the transaction, join or leave
+// a site of its org, audits it and has u's tokens re-read. Joining a site u
+// is a member of changes nothing (changed false); leaving one u is not a
+// member of is WrongState.
+func changeSiteMember(t *txn, u *User, site *Site, join bool) (changed bool, err error) {
+	current, err := t.SitesOfUser(u.ID)
+	if err != nil {
+		return false, err
+	}
+	ids := siteIDs(current)
+	member := slices.Contains(ids, site.ID)
+	switch {
+	case join && member:
+		return false, nil
+	case !join && !member:
+		return false, Errorf(WrongState, "user %q is not a member of site %q", u.UserName, site.Name)
+	case join:
+		ids = append(ids, site.ID)
+	default:
+		ids = slices.DeleteFunc(ids, func(id string) bool { return id == site.ID })
+	}
+	if err := t.SetUserSites(u.ID, ids); err != nil {
+		return false, err
+	}
+	if err := auditMembership(t, u, *site, join); err != nil {
+		return false, err
+	}
+	return true, t.invalidate("", u.ID)
 }
 
 func auditMembership(t *txn, u *User, site Site, join bool) error {

@@ -147,6 +147,35 @@ type SiteTx interface {
 	SitesOfUser(userID string) ([]Site, error)
 	// SetUserSites makes siteIDs (sites of the user's org) the user's sites.
 	SetUserSites(userID string, siteIDs []string) error
+	// SitePage lists an org's sites with their member counts in the order
+	// of their lower-cased names, after a keyset cursor: one indexed query
+	// whatever the number of sites.
+	SitePage(f SitePageFilter) ([]Site, error)
+	// SiteMemberPage lists a site's members in user ID order, after a
+	// keyset cursor (afterUserID, "" for the first page): the primary key's
+	// order, whatever the size of the site.
+	SiteMemberPage(siteID, afterUserID string, limit int) ([]SiteMember, error)
+	// CountSiteMembers counts a site's members.
+	CountSiteMembers(siteID string) (int, error)
+}
+
+// SitePageFilter selects a page of an org's sites.
+type SitePageFilter struct {
+	OrgID string // required
+	// MemberID, if set, selects the sites that user is a member of.
+	MemberID string
+	// AfterName, if set, is the lower-cased name of the last site of the
+	// previous page: the page starts after it.
+	AfterName string
+	Limit     int // required, above 0
+}
+
+// SiteMember is a member of a site as a listing shows them.
+type SiteMember struct {
+	UserID      string
+	UserName    string
+	DisplayName string
+	Active      bool
 }
 
 // UserFilter selects users. Empty fields match everything; Count 0 means no limit.

@@ -118,6 +118,54 @@ func (t *tx) SiteMembers(siteID string) ([]string, error) {
 	return ids, nil
 }
 
+func (t *tx) SitePage(f tokens.SitePageFilter) ([]tokens.Site, error) {
+	q := `SELECT ` + prefixed("s.", siteColumns) + `,
+		(SELECT count(*) FROM site_members m WHERE m.site_id = s.id) AS members
+		FROM sites s WHERE s.org_id = ? AND s.name_lower > ?`
+	args := []any{f.OrgID, f.AfterName}
+	if f.MemberID != "" {
+		q += ` AND EXISTS (SELECT 1 FROM site_members mm WHERE mm.site_id = s.id AND mm.user_id = ?)`
+		args = append(args, f.MemberID)
+	}
+	var rows []siteRow
+	if err := t.selectRows(&rows, q+` ORDER BY s.name_lower LIMIT ?`, append(args, f.Limit)...); err != nil {
+		return nil, fmt.Errorf("list sites: %w", err)
+	}
+	out := make([]tokens.Site, len(rows))
+	for i, r := range rows {
+		out[i] = r.site()
+	}
+	return out, nil
+}
+
+func (t *tx) SiteMemberPage(siteID, afterUserID string, limit int) ([]tokens.SiteMember, error) {
+	var rows []struct {
+		ID          string `db:"id"`
+		UserName    string `db:"user_name"`
+		DisplayName string `db:"display_name"`
+		Active      bool   `db:"active"`
+	}
+	err := t.selectRows(&rows, `SELECT u.id, u.user_name, u.display_name, u.active
+		FROM site_members m JOIN users u ON u.id = m.user_id
+		WHERE m.site_id = ? AND m.user_id > ? ORDER BY m.user_id LIMIT ?`, siteID, afterUserID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("members of site %s: %w", siteID, err)
+	}
+	out := make([]tokens.SiteMember, len(rows))
+	for i, r := range rows {
+		out[i] = tokens.SiteMember{UserID: r.ID, UserName: r.UserName, DisplayName: r.DisplayName, Active: r.Active}
+	}
+	return out, nil
+}
+
+func (t *tx) CountSiteMembers(siteID string) (int, error) {
+	var n int
+	if err := t.get(&n, `SELECT count(*) FROM site_members WHERE site_id = ?`, siteID); err != nil {
+		return 0, fmt.Errorf("count members of site %s: %w", siteID, err)
+	}
+	return n, nil
+}
+
 func (t *tx) SitesOfUser(userID string) ([]tokens.Site, error) {
 	var rows []siteRow
 	err := t.selectRows(&rows, `SELECT `+prefixed("s.", siteColumns)+` FROM site_members m JOIN sites s ON s.id = m.site_id
