@@ -8,6 +8,9 @@
 //     "Authorization: Bearer <token>" with an active token: a person's user
 //     token or a service token. What the caller may do is the domain's rule
 //     (see tokens.Manager), read again at each call.
+//   - The org's sites and their members (/api/v1/sites…) need
+//     platform.users, the permission of people-provisioning data; a path
+//     names a site by ID or name and a person by user ID or user name.
 //   - Errors are RFC 9457 problem details (application/problem+json) with a
 //     stable "type" (urn:scimgate:problem:<reason>), the same "reason" as an
 //     extension member, and a "detail" a person can act on. problemFor is

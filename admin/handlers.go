@@ -96,7 +96,7 @@ func (a *api) handleMe(w http.ResponseWriter, r *http.Request, m *tokens.Manager
 		return err
 	}
 	me := Me{Kind: string(p.Kind), Org: p.OrgName, OrgID: p.OrgID, ID: p.ID, Name: p.Name,
-		Groups: p.Groups, PermissionSets: p.PermissionSets, Permissions: p.Permissions}
+		Groups: p.Groups, PermissionSets: p.PermissionSets, Permissions: p.Permissions, Sites: emptyIfNil(p.Sites)}
 	if p.Token != nil {
 		t := tokenOf(p.Token)
 		me.Token = &t

@@ -41,7 +41,7 @@ var reasons = map[string]struct {
 	"limit_reached":          {http.StatusForbidden, "Limit reached"},
 	"not_found":              {http.StatusNotFound, "Not found"},
 	"method_not_allowed":     {http.StatusMethodNotAllowed, "Method not allowed"},
-	"wrong_state":            {http.StatusConflict, "The token is in the wrong state"},
+	"wrong_state":            {http.StatusConflict, "Wrong state"},
 	"conflict":               {http.StatusConflict, "Conflict"},
 	"body_too_large":         {http.StatusRequestEntityTooLarge, "Request body too large"},
 	"unsupported_media_type": {http.StatusUnsupportedMediaType, "Unsupported media type"},

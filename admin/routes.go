@@ -41,6 +41,13 @@ func (a *api) routes() []route {
 		{"GET", Prefix + "/audit-events", a.authed(a.handleAuditList)},
 		{"GET", Prefix + "/seats", a.authed(a.handleSeats)},
 
+		{"GET", Prefix + "/sites", a.authed(a.handleSiteList)},
+		{"POST", Prefix + "/sites", a.authed(a.handleSiteCreate)},
+		{"GET", Prefix + "/sites/{site}", a.authed(a.handleSiteGet)},
+		{"DELETE", Prefix + "/sites/{site}", a.authed(a.handleSiteDelete)},
+		{"PUT", Prefix + "/sites/{site}/members/{user}", a.authed(a.handleSiteMemberPut)},
+		{"DELETE", Prefix + "/sites/{site}/members/{user}", a.authed(a.handleSiteMemberDelete)},
+
 		{"POST", Prefix + "/tokens/report", a.handle(a.handleLeakReport)},
 		{"POST", Prefix + "/tokens/report/github", a.handle(a.handleGitHubLeakReport)},
 		{"POST", Prefix + "/tokens/inspect", a.authed(a.handleInspect)},

@@ -69,6 +69,9 @@ type Me struct {
 	Groups         []string `json:"groups"`
 	PermissionSets []string `json:"permission_sets"`
 	Permissions    []string `json:"permissions"`
+	// Sites are a person's sites, sorted, as their tokens carry them
+	// upstream; empty for a service user.
+	Sites []string `json:"sites"`
 	// UserTokens is, for a person, how many of their active user tokens
 	// are used; null for a service user.
 	UserTokens *UserTokenCount `json:"user_tokens"`
