@@ -341,6 +341,9 @@ func testRemoteCLI(t *testing.T, w *adminWorld) {
 		t.Errorf("bob's remote user-token create: %+v", mine)
 	}
 
+	// Sites, as the bootstrap token (platform.users).
+	testRemoteSites(t, w)
+
 	// Reads print exactly what the local commands print.
 	for _, args := range [][]string{
 		{"service-token", "list"},
@@ -352,10 +355,14 @@ func testRemoteCLI(t *testing.T, w *adminWorld) {
 		{"audit", "list", "--limit", "7", "--json"},
 		{"seats", "--json"},
 		{"seats"},
+		{"site", "list"},
+		{"site", "list", "--json"},
+		{"site", "list", "--user", "alice"},
+		{"site", "list", "--user", "alice", "--json"},
 	} {
 		local := w.localOK("", append(args, "--org", "default")...)
 		as := alice
-		if args[0] == "seats" {
+		if args[0] == "seats" || args[0] == "site" {
 			as = w.bootstrap // platform.users
 		}
 		remote := w.remoteOK(as, "", args...)

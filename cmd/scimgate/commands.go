@@ -198,38 +198,47 @@ people are members of. A person's user tokens carry their sites to the upstream
 (identity header "sites"). The name is unique in the org whatever its letter
 case and cannot contain a comma; --external-id ties the site to another
 system's record and is unique in the org too. Identity providers can also
-create sites by naming them (scim.unknown_sites).`,
+create sites by naming them (scim.unknown_sites). With --server, in the token's
+org (it needs platform.users).`,
 		define: defineSiteCreate,
+		remote: true,
 	},
 	{
 		name:     "site list",
 		synopsis: "--org ORG [--user NAME]",
 		summary:  "list an org's sites, or a person's",
-		help:     "List the sites of an org with how many members each has, or the sites of one person.",
-		define:   defineSiteList,
+		help: `List the sites of an org with how many members each has, or the sites of one
+person. With --server, the token's org (it needs platform.users).`,
+		define: defineSiteList,
+		remote: true,
 	},
 	{
 		name:     "site delete",
 		synopsis: "--org ORG --name SITE",
 		summary:  "delete a site",
 		help: `Delete a site. Its members lose it at once: their next request carries their
-other sites only.`,
+other sites only. With --server, in the token's org (it needs platform.users).`,
 		define: defineSiteDelete,
+		remote: true,
 	},
 	{
 		name:     "site add-member",
 		synopsis: "--org ORG --site SITE --user NAME",
 		summary:  "make a person a member of a site",
 		help: `Make a person a member of a site; their tokens carry it from their next
-request. Adding a member again changes nothing.`,
+request. Adding a member again changes nothing. With --server, in the token's
+org (it needs platform.users).`,
 		define: defineSiteAddMember,
+		remote: true,
 	},
 	{
 		name:     "site remove-member",
 		synopsis: "--org ORG --site SITE --user NAME",
 		summary:  "end a person's membership of a site",
-		help:     "End a person's membership of a site; their tokens lose it from their next request.",
-		define:   defineSiteRemoveMember,
+		help: `End a person's membership of a site; their tokens lose it from their next
+request. With --server, in the token's org (it needs platform.users).`,
+		define: defineSiteRemoveMember,
+		remote: true,
 	},
 	{
 		name:     "audit list",

@@ -22,14 +22,14 @@ import (
 )
 
 // The command line works remotely: with a server (--server or
-// SCIMGATE_SERVER) the token commands call the admin API with a token
+// SCIMGATE_SERVER) the token and site commands call the admin API with a token
 // (--token-file or SCIMGATE_TOKEN; never a flag value, which shell history
 // and the process list would show) instead of opening the database. They
 // print the same output, --json and exit codes either way.
 
 // remoteHelp is what the usage says about the remote command line.
 const remoteHelp = `Remotely: with --server URL (or SCIMGATE_SERVER), the service-token,
-user-token, audit, seats and token commands call the admin API of that
+user-token, site, audit, seats and token commands call the admin API of that
 scimgate instead of opening the database, as the token read from
 --token-file FILE (or SCIMGATE_TOKEN) allows; --org may be left out (it is
 the token's). Other commands always open the database.

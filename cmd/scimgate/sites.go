@@ -4,9 +4,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
+	"github.com/scimgate/scimgate/admin"
 	"github.com/scimgate/scimgate/tokens"
 )
 
@@ -29,10 +31,20 @@ type membershipView struct {
 }
 
 func defineSiteCreate(fs *flag.FlagSet) action {
-	orgName := fs.String("org", "", "the org's name (required)")
+	orgName := fs.String("org", "", "the org's name (required without --server)")
 	name := fs.String("name", "", "the site's name, unique in the org (required)")
 	externalID := fs.String("external-id", "", "the site's ID in another system, unique in the org")
 	return func(ctx context.Context, c *cli, _ []string) error {
+		rc, err := c.remote()
+		if err != nil {
+			return err
+		}
+		if rc != nil {
+			if err := required("--name", *name); err != nil {
+				return err
+			}
+			return remoteSiteCreate(ctx, c, rc, *orgName, *name, *externalID)
+		}
 		if err := required("--org", *orgName, "--name", *name); err != nil {
 			return err
 		}
@@ -49,9 +61,16 @@ func defineSiteCreate(fs *flag.FlagSet) action {
 }
 
 func defineSiteList(fs *flag.FlagSet) action {
-	orgName := fs.String("org", "", "the org's name (required)")
+	orgName := fs.String("org", "", "the org's name (required without --server)")
 	userName := fs.String("user", "", "only the sites of the person with this user name")
 	return func(ctx context.Context, c *cli, _ []string) error {
+		rc, err := c.remote()
+		if err != nil {
+			return err
+		}
+		if rc != nil {
+			return remoteSiteList(ctx, c, rc, *orgName, *userName)
+		}
 		if err := required("--org", *orgName); err != nil {
 			return err
 		}
@@ -86,9 +105,19 @@ func defineSiteList(fs *flag.FlagSet) action {
 }
 
 func defineSiteDelete(fs *flag.FlagSet) action {
-	orgName := fs.String("org", "", "the org's name (required)")
+	orgName := fs.String("org", "", "the org's name (required without --server)")
 	name := fs.String("name", "", "the site's name (required)")
 	return func(ctx context.Context, c *cli, _ []string) error {
+		rc, err := c.remote()
+		if err != nil {
+			return err
+		}
+		if rc != nil {
+			if err := required("--name", *name); err != nil {
+				return err
+			}
+			return remoteSiteDelete(ctx, c, rc, *orgName, *name)
+		}
 		if err := required("--org", *orgName, "--name", *name); err != nil {
 			return err
 		}
@@ -104,16 +133,21 @@ func defineSiteDelete(fs *flag.FlagSet) action {
 		if err != nil {
 			return err
 		}
-		if c.global.json {
-			return printJSON(c.stdout, map[string]any{"id": site.ID, "org": org.Name, "name": site.Name, "result": "deleted", "members": members})
-		}
-		if members == 0 {
-			fmt.Fprintf(c.stdout, "deleted site %q of org %q; it had no members\n", site.Name, org.Name)
-		} else {
-			fmt.Fprintf(c.stdout, "deleted site %q of org %q; its %d %s lost it at once\n", site.Name, org.Name, members, plural(members, "member", "members"))
-		}
-		return nil
+		return c.printSiteDeleted(site.ID, org.Name, site.Name, members)
 	}
+}
+
+// printSiteDeleted prints what site delete did.
+func (c *cli) printSiteDeleted(id, org, name string, members int) error {
+	if c.global.json {
+		return printJSON(c.stdout, map[string]any{"id": id, "org": org, "name": name, "result": "deleted", "members": members})
+	}
+	if members == 0 {
+		fmt.Fprintf(c.stdout, "deleted site %q of org %q; it had no members\n", name, org)
+	} else {
+		fmt.Fprintf(c.stdout, "deleted site %q of org %q; its %d %s lost it at once\n", name, org, members, plural(members, "member", "members"))
+	}
+	return nil
 }
 
 func defineSiteAddMember(fs *flag.FlagSet) action {
@@ -125,10 +159,20 @@ func defineSiteRemoveMember(fs *flag.FlagSet) action {
 }
 
 func defineSiteMembership(fs *flag.FlagSet, join bool) action {
-	orgName := fs.String("org", "", "the org's name (required)")
+	orgName := fs.String("org", "", "the org's name (required without --server)")
 	siteName := fs.String("site", "", "the site's name (required)")
 	userName := fs.String("user", "", "the person's user name (required)")
 	return func(ctx context.Context, c *cli, _ []string) error {
+		rc, err := c.remote()
+		if err != nil {
+			return err
+		}
+		if rc != nil {
+			if err := required("--site", *siteName, "--user", *userName); err != nil {
+				return err
+			}
+			return remoteSiteMembership(ctx, c, rc, *orgName, *siteName, *userName, join)
+		}
 		if err := required("--org", *orgName, "--site", *siteName, "--user", *userName); err != nil {
 			return err
 		}
@@ -161,19 +205,24 @@ func defineSiteMembership(fs *flag.FlagSet, join bool) action {
 		if err != nil {
 			return err
 		}
-		if c.global.json {
-			return printJSON(c.stdout, membershipView{Org: org.Name, Site: site.Name, User: u.UserName, Result: result})
-		}
-		switch result {
-		case "added":
-			fmt.Fprintf(c.stdout, "user %q is now a member of site %q; their tokens carry it from their next request\n", u.UserName, site.Name)
-		case "unchanged":
-			fmt.Fprintf(c.stdout, "user %q was already a member of site %q\n", u.UserName, site.Name)
-		default:
-			fmt.Fprintf(c.stdout, "user %q is no longer a member of site %q; their tokens lose it from their next request\n", u.UserName, site.Name)
-		}
-		return nil
+		return c.printMembership(membershipView{Org: org.Name, Site: site.Name, User: u.UserName, Result: result})
 	}
+}
+
+// printMembership prints what add-member and remove-member did.
+func (c *cli) printMembership(v membershipView) error {
+	if c.global.json {
+		return printJSON(c.stdout, v)
+	}
+	switch v.Result {
+	case "added":
+		fmt.Fprintf(c.stdout, "user %q is now a member of site %q; their tokens carry it from their next request\n", v.User, v.Site)
+	case "unchanged":
+		fmt.Fprintf(c.stdout, "user %q was already a member of site %q\n", v.User, v.Site)
+	default:
+		fmt.Fprintf(c.stdout, "user %q is no longer a member of site %q; their tokens lose it from their next request\n", v.User, v.Site)
+	}
+	return nil
 }
 
 func (c *cli) printSites(org *tokens.Org, sites []tokens.Site, one bool, empty string) error {
@@ -182,6 +231,12 @@ func (c *cli) printSites(org *tokens.Org, sites []tokens.Site, one bool, empty s
 		views = append(views, siteView{ID: s.ID, Org: org.Name, Name: s.Name, ExternalID: s.ExternalID,
 			Members: s.Members, CreatedAt: s.CreatedAt.UTC()})
 	}
+	return c.printSiteViews(views, one, empty)
+}
+
+// printSiteViews prints sites as a table, or as JSON: one object when one,
+// else an array. empty is what stderr says of an empty list.
+func (c *cli) printSiteViews(views []siteView, one bool, empty string) error {
 	if c.global.json {
 		if one {
 			return printJSON(c.stdout, views[0])
@@ -198,4 +253,77 @@ func (c *cli) printSites(org *tokens.Org, sites []tokens.Site, one bool, empty s
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", s.Name, dash(s.ExternalID), s.Members, s.ID, formatTime(s.CreatedAt))
 	}
 	return tw.Flush()
+}
+
+// ---- the remote forms (see remote.go) ----
+
+func siteViewOfAPI(s *admin.Site) siteView {
+	return siteView{ID: s.ID, Org: s.Org, Name: s.Name, ExternalID: s.ExternalID, Members: s.MemberCount, CreatedAt: s.CreatedAt}
+}
+
+func remoteSiteCreate(ctx context.Context, c *cli, rc *remote, orgName, name, externalID string) error {
+	if _, err := rc.checkOrg(ctx, orgName); err != nil {
+		return err
+	}
+	var created admin.Site
+	if err := rc.call(ctx, "POST", "/sites", nil, map[string]string{"name": name, "external_id": externalID}, &created); err != nil {
+		return err
+	}
+	return c.printSiteViews([]siteView{siteViewOfAPI(&created)}, true, "")
+}
+
+// remoteSiteList reads every page of the org's sites (or a person's), then
+// prints them as the local command does.
+func remoteSiteList(ctx context.Context, c *cli, rc *remote, orgName, userName string) error {
+	me, err := rc.checkOrg(ctx, orgName)
+	if err != nil {
+		return err
+	}
+	query := url.Values{"limit": {fmt.Sprint(tokens.MaxPageSize)}}
+	empty := "no sites in org " + quote(me.Org)
+	if userName != "" {
+		query.Set("member", userName)
+		empty = fmt.Sprintf("user %q is in no site", userName)
+	}
+	views := []siteView{}
+	for {
+		var page admin.SiteList
+		if err := rc.call(ctx, "GET", "/sites", query, nil, &page); err != nil {
+			return err
+		}
+		for i := range page.Sites {
+			views = append(views, siteViewOfAPI(&page.Sites[i]))
+		}
+		if page.NextCursor == nil {
+			return c.printSiteViews(views, false, empty)
+		}
+		query.Set("cursor", *page.NextCursor)
+	}
+}
+
+func remoteSiteDelete(ctx context.Context, c *cli, rc *remote, orgName, name string) error {
+	if _, err := rc.checkOrg(ctx, orgName); err != nil {
+		return err
+	}
+	var deleted admin.SiteDeleted
+	if err := rc.call(ctx, "DELETE", "/sites/"+url.PathEscape(strings.TrimSpace(name)), nil, nil, &deleted); err != nil {
+		return err
+	}
+	return c.printSiteDeleted(deleted.ID, deleted.Org, deleted.Name, deleted.Members)
+}
+
+func remoteSiteMembership(ctx context.Context, c *cli, rc *remote, orgName, siteName, userName string, join bool) error {
+	if _, err := rc.checkOrg(ctx, orgName); err != nil {
+		return err
+	}
+	method := "PUT"
+	if !join {
+		method = "DELETE"
+	}
+	var ms admin.Membership
+	path := "/sites/" + url.PathEscape(strings.TrimSpace(siteName)) + "/members/" + url.PathEscape(strings.TrimSpace(userName))
+	if err := rc.call(ctx, method, path, nil, nil, &ms); err != nil {
+		return err
+	}
+	return c.printMembership(membershipView{Org: ms.Org, Site: ms.Site, User: ms.UserName, Result: ms.Result})
 }
