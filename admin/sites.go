@@ -159,7 +159,8 @@ func (a *api) handleSiteDelete(w http.ResponseWriter, r *http.Request, m *tokens
 }
 
 // handleSiteMemberPut makes a person a member: 201 when they were not one,
-// 200 when they already were (PUT is idempotent).
+// 200 when they already were (PUT is idempotent). The membership created
+// is the request's own URI (RFC 9110 §9.3.4), so no Location.
 func (a *api) handleSiteMemberPut(w http.ResponseWriter, r *http.Request, m *tokens.Manager) error {
 	if err := noQuery(r); err != nil {
 		return err
@@ -168,11 +169,12 @@ func (a *api) handleSiteMemberPut(w http.ResponseWriter, r *http.Request, m *tok
 	if err != nil {
 		return err
 	}
-	v := membershipOf(ms)
+	status := http.StatusOK
 	if ms.Result == tokens.MemberAdded {
-		return created(w, sitePath(ms.SiteID)+"/members/"+url.PathEscape(ms.UserID), v)
+		status = http.StatusCreated
 	}
-	return ok(w, v)
+	writeJSON(w, "application/json", status, membershipOf(ms))
+	return nil
 }
 
 func (a *api) handleSiteMemberDelete(w http.ResponseWriter, r *http.Request, m *tokens.Manager) error {

@@ -217,9 +217,6 @@ func (m *Manager) Site(ctx context.Context, ref string, q MemberQuery) (detail *
 // its external ID if given, must be free in the org (Conflict).
 func (m *Manager) CreateSite(ctx context.Context, name, externalID string) (*SiteInfo, error) {
 	site := &Site{OrgID: m.c.OrgID, Name: name, ExternalID: externalID}
-	if err := checkNewSite(site); err != nil {
-		return nil, err
-	}
 	var orgName string
 	err := m.s.update(ctx, "", func(t *txn) error {
 		a, err := m.s.authorize(t, m.c)
@@ -228,6 +225,9 @@ func (m *Manager) CreateSite(ctx context.Context, name, externalID string) (*Sit
 		}
 		t.setActor(a)
 		if err := a.require(PermUsers, "creating a site"); err != nil {
+			return err
+		}
+		if err := checkNewSite(site); err != nil {
 			return err
 		}
 		orgName = a.org.Name

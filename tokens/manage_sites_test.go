@@ -67,6 +67,10 @@ func testSitesNeedPermUsers(t *testing.T, f *mgmtFixture) {
 			_, err := m.CreateSite(ctx, "Perth", "")
 			return err
 		},
+		"create, badly": func(m *tokens.Manager) error {
+			_, err := m.CreateSite(ctx, "Perth,Darwin", "")
+			return err
+		},
 		"delete": func(m *tokens.Manager) error { _, err := m.DeleteSite(ctx, sydney.ID); return err },
 		"add": func(m *tokens.Manager) error {
 			_, err := m.AddSiteMember(ctx, sydney.ID, f.bob.ID)
