@@ -45,14 +45,14 @@ func (s *Store) BulkLoad(ctx context.Context, b Bulk) error {
 	}); err != nil {
 		return fmt.Errorf("bulk load users: %w", err)
 	}
-	var emails [][2]string
+	var emails [][3]string
 	for i := range b.Users {
 		for _, a := range lowerEmails(b.Users[i].Emails) {
-			emails = append(emails, [2]string{b.Users[i].ID, a})
+			emails = append(emails, [3]string{b.Users[i].ID, a, b.Users[i].OrgID})
 		}
 	}
-	if err := bulkInsert(ctx, s, "user_emails", []string{"user_id", "email"}, len(emails), func(i int) []any {
-		return []any{emails[i][0], emails[i][1]}
+	if err := bulkInsert(ctx, s, "user_emails", []string{"user_id", "email", "org_id"}, len(emails), func(i int) []any {
+		return []any{emails[i][0], emails[i][1], emails[i][2]}
 	}); err != nil {
 		return fmt.Errorf("bulk load user emails: %w", err)
 	}

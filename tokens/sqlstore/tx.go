@@ -189,13 +189,19 @@ func emailsJSON(emails []tokens.Email) string {
 
 // userInsertColumns are the columns a new user's row is written with: the
 // domain's, and the lower-cased copies that the indexes search.
-var userInsertColumns = append(strings.Split(userColumns, ", "), "user_name_lower")
+var userInsertColumns = append(strings.Split(userColumns, ", "), "user_name_lower", "display_name_lower", "emails_lower")
 
 // userInsertValues are the values of userInsertColumns for u.
 func userInsertValues(u *tokens.User) []any {
 	return []any{u.ID, u.OrgID, u.UserName, u.ExternalID, u.DisplayName, u.GivenName, u.FamilyName, emailsJSON(u.Emails),
 		u.EmployeeNumber, u.ManagerID, u.Active, u.Removed, micros(u.CreatedAt), micros(u.UpdatedAt), u.Version,
-		strings.ToLower(u.UserName)}
+		strings.ToLower(u.UserName), strings.ToLower(u.DisplayName), emailsLower(u.Emails)}
+}
+
+// emailsLower is users.emails_lower: a user's lower-cased addresses,
+// joined by emailSep, which "emails co" searches (see query.go).
+func emailsLower(emails []tokens.Email) string {
+	return strings.Join(lowerEmails(emails), emailSep)
 }
 
 // insertStatement is an INSERT of one row into columns of table.
@@ -218,11 +224,12 @@ func (t *tx) CreateUser(u *tokens.User) error {
 func (t *tx) UpdateUser(u *tokens.User) error {
 	err := t.execOne(`UPDATE users SET user_name = ?, user_name_lower = ?, external_id = ?, display_name = ?,
 		given_name = ?, family_name = ?, emails = ?, employee_number = ?, manager_id = ?, active = ?, removed = ?,
-		created_at = ?, updated_at = ?, version = ?
+		created_at = ?, updated_at = ?, version = ?, display_name_lower = ?, emails_lower = ?
 		WHERE org_id = ? AND id = ?`,
 		u.UserName, strings.ToLower(u.UserName), u.ExternalID, u.DisplayName, u.GivenName, u.FamilyName,
 		emailsJSON(u.Emails), u.EmployeeNumber, u.ManagerID, u.Active, u.Removed,
-		micros(u.CreatedAt), micros(u.UpdatedAt), u.Version, u.OrgID, u.ID)
+		micros(u.CreatedAt), micros(u.UpdatedAt), u.Version, strings.ToLower(u.DisplayName), emailsLower(u.Emails),
+		u.OrgID, u.ID)
 	if err == nil {
 		err = t.writeEmails(u)
 	}
@@ -239,7 +246,7 @@ func (t *tx) writeEmails(u *tokens.User) error {
 		return err
 	}
 	for _, a := range lowerEmails(u.Emails) {
-		if _, err := t.exec(`INSERT INTO user_emails (user_id, email) VALUES (?, ?)`, u.ID, a); err != nil {
+		if _, err := t.exec(`INSERT INTO user_emails (user_id, email, org_id) VALUES (?, ?, ?)`, u.ID, a, u.OrgID); err != nil {
 			return err
 		}
 	}
