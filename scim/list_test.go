@@ -79,7 +79,7 @@ type listFixture struct {
 	mu    sync.Mutex
 }
 
-func newListFixture(t *testing.T, dialect string, opts Options) *listFixture {
+func newListFixture(t testing.TB, dialect string, opts Options) *listFixture {
 	t.Helper()
 	store := &recordingStore{Store: sqltest.Open(t, dialect)}
 	policy, err := tokens.NewPolicy(testPolicy)

@@ -99,6 +99,11 @@ type SCIMConfig struct {
 	// (e.g. https://id.example.com/scim/v2); it starts the Location of
 	// created resources. Empty means the path /scim/v2 alone.
 	BaseURL string `yaml:"base_url"`
+	// MaxFilterCandidates bounds how many users or groups a filter that the
+	// database cannot answer alone (one on name.givenName, emails.type, …)
+	// is evaluated on in memory, after the rest of the filter selected
+	// them; a filter that leaves more is answered 400 tooMany. Default 10000.
+	MaxFilterCandidates int `yaml:"max_filter_candidates"`
 }
 
 // ManagementConfig configures the listener of /healthz and /readyz.
@@ -232,6 +237,7 @@ func DefaultConfig() *Config {
 			SweepInterval:         time.Hour,
 		},
 		ActivityLog: ActivityLogConfig{Path: "-", Buffer: 4096},
+		SCIM:        SCIMConfig{MaxFilterCandidates: 10000},
 		Permissions: PermissionsConfig{
 			Custom:      []string{},
 			Sets:        map[string][]string{},
@@ -503,6 +509,9 @@ func (c *Config) Validate() error {
 		if u, err := url.Parse(c.SCIM.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("scim.base_url: %q is not an http or https URL such as https://id.example.com/scim/v2", c.SCIM.BaseURL)
 		}
+	}
+	if c.SCIM.MaxFilterCandidates < 1 {
+		return fmt.Errorf("scim.max_filter_candidates: %d must be at least 1 (the default is 10000)", c.SCIM.MaxFilterCandidates)
 	}
 	return c.validateTLS() // in tls.go
 }

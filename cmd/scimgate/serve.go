@@ -97,6 +97,8 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 		TracerProvider: tracerIfTracing(tel),
 		Propagator:     tel.Propagator,
 		MeterProvider:  tel.MeterProvider,
+
+		MaxFilterCandidates: cfg.SCIM.MaxFilterCandidates,
 	})
 	if err != nil {
 		return err
@@ -135,6 +137,7 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	wg.Go(func() { auth.Follow(background, cfg.Auth.PollInterval, wake) })
 	wg.Go(func() { auth.RunUsageFlusher(background, cfg.Auth.LastUsedFlushInterval) })
 	wg.Go(func() { sweepInactive(background, svc, cfg.Auth.SweepInterval, logger) })
+	wg.Go(func() { store.RunOptimizer(background, optimizeInterval, logger) })
 	if activity != nil {
 		wg.Go(func() { activity.Run(background, activityOut) })
 	}
@@ -372,6 +375,10 @@ Revoke it with "scimgate service-token revoke %s" once you have your own.
 `, bar, secret.Plaintext(), st.ID, strings.Join(st.PermissionSets, ", "), st.ID, bar)
 	return nil
 }
+
+// optimizeInterval is how often serve refreshes SQLite's planner
+// statistics (see sqlstore.Store.RunOptimizer).
+const optimizeInterval = time.Hour
 
 // sweepInactive marks tokens expired once their inactivity window ends, so
 // that listings show what the authenticator already refuses.

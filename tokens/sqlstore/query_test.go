@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
 	"github.com/scimgate/scimgate/tokens"
 	"github.com/scimgate/scimgate/tokens/sqlstore"
 	"github.com/scimgate/scimgate/tokens/sqlstore/sqltest"
@@ -447,6 +450,82 @@ func TestMigrateFillsDerivedColumns(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkQueries(t, f, d, 200)
+		})
+	}
+}
+
+// TestQueryCountsOnlyWhenNeeded checks, from the statements the store
+// runs, that a query reads one page and counts at most once, and only when
+// the page cannot tell the total.
+func TestQueryCountsOnlyWhenNeeded(t *testing.T) {
+	for _, dialect := range sqltest.Dialects(t) {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			dsn := sqltest.SQLitePath(t)
+			if dialect == sqlstore.Postgres {
+				dsn = sqltest.PostgresDSN(t)
+			}
+			spans := tracetest.NewSpanRecorder()
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+			ctx := context.Background()
+			s, err := sqlstore.Open(ctx, dsn, sqlstore.WithTracerProvider(tp))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if err := s.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			f := newFixture(t, s) // alice
+			var bulk sqlstore.Bulk
+			for i := range 24 {
+				bulk.Users = append(bulk.Users, tokens.User{ID: fmt.Sprintf("usr_c%02d", i), OrgID: f.org.ID,
+					UserName: fmt.Sprintf("c%02d", i), Active: true, CreatedAt: t0, UpdatedAt: t0, Version: 1})
+			}
+			if err := s.BulkLoad(ctx, bulk); err != nil {
+				t.Fatal(err)
+			}
+			tests := []struct {
+				q               tokens.Query
+				total           int
+				counts, queries int
+			}{
+				{tokens.Query{Limit: 10, WithTotal: true}, 25, 1, 2},             // a full page
+				{tokens.Query{Limit: 100, WithTotal: true}, 25, 0, 1},            // the page is all
+				{tokens.Query{Offset: 20, Limit: 10, WithTotal: true}, 25, 0, 1}, // the last page
+				{tokens.Query{Offset: 40, Limit: 10, WithTotal: true}, 25, 1, 2}, // past the end
+				{tokens.Query{Limit: 0, WithTotal: true}, 25, 1, 1},              // count=0
+				{tokens.Query{Offset: 10, Limit: 10}, -1, 0, 1},                  // no total wanted
+				{tokens.Query{Limit: 11, WithTotal: true, Where: tokens.Compare{Attr: tokens.AttrUserName, Op: tokens.OpSw, Value: "c1"}}, 10, 0, 1},
+				{tokens.Query{Limit: 10, WithTotal: true, Where: tokens.Compare{Attr: tokens.AttrUserName, Op: tokens.OpSw, Value: "c1"}}, 10, 1, 2},
+			}
+			tracer := tp.Tracer("test")
+			for _, tt := range tests {
+				spans.Reset()
+				qctx, span := tracer.Start(ctx, "query")
+				_, total, err := f.svc.QueryUsers(qctx, f.org.ID, tt.q)
+				span.End()
+				if err != nil {
+					t.Fatal(err)
+				}
+				counts, queries := 0, 0
+				for _, sp := range spans.Ended() {
+					for _, a := range sp.Attributes() {
+						text := a.Value.AsString()
+						if a.Key != "db.query.text" || strings.HasPrefix(text, "BEGIN") || strings.HasPrefix(text, "COMMIT") {
+							continue
+						}
+						queries++
+						if strings.Contains(text, "count(*)") {
+							counts++
+						}
+					}
+				}
+				if total != tt.total || counts != tt.counts || queries != tt.queries {
+					t.Errorf("%+v: total %d after %d queries (%d counts), want %d after %d (%d counts)",
+						tt.q, total, queries, counts, tt.total, tt.queries, tt.counts)
+				}
+			}
 		})
 	}
 }

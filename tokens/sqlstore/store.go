@@ -151,7 +151,7 @@ func openSQLite(ctx context.Context, dsn string, o options) (*Store, error) {
 	// (honouring busy_timeout) instead of failing with SQLITE_BUSY when it
 	// first writes.
 	params := "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)" +
-		"&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		"&_pragma=synchronous(NORMAL)&_txlock=immediate" + sqliteMmap
 	if query != "" {
 		params += "&" + query
 	}
