@@ -529,3 +529,68 @@ func TestQueryCountsOnlyWhenNeeded(t *testing.T) {
 		})
 	}
 }
+
+// TestUpdateGroupWritesDifference checks that changing one member of a
+// large group writes one row each way, not the whole membership again.
+func TestUpdateGroupWritesDifference(t *testing.T) {
+	for _, dialect := range sqltest.Dialects(t) {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			dsn := sqltest.SQLitePath(t)
+			if dialect == sqlstore.Postgres {
+				dsn = sqltest.PostgresDSN(t)
+			}
+			spans := tracetest.NewSpanRecorder()
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+			ctx := context.Background()
+			s, err := sqlstore.Open(ctx, dsn, sqlstore.WithTracerProvider(tp))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if err := s.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			f := newFixture(t, s)
+			var bulk sqlstore.Bulk
+			g := tokens.Group{ID: "grp_big", OrgID: f.org.ID, DisplayName: "Big", CreatedAt: t0, UpdatedAt: t0, Version: 1}
+			for i := range 1200 {
+				bulk.Users = append(bulk.Users, tokens.User{ID: fmt.Sprintf("usr_g%04d", i), OrgID: f.org.ID,
+					UserName: fmt.Sprintf("g%04d", i), Active: true, CreatedAt: t0, UpdatedAt: t0, Version: 1})
+				g.MemberIDs = append(g.MemberIDs, bulk.Users[i].ID)
+			}
+			bulk.Groups = []tokens.Group{g}
+			if err := s.BulkLoad(ctx, bulk); err != nil {
+				t.Fatal(err)
+			}
+			g.MemberIDs = append(slices.Clone(g.MemberIDs[1:]), f.user.ID) // one leaves, one joins
+			spans.Reset()
+			tctx, span := tp.Tracer("test").Start(ctx, "replace")
+			if err := f.svc.ReplaceGroup(tctx, tokens.Operator, &g, 0); err != nil {
+				t.Fatal(err)
+			}
+			span.End()
+			for _, sp := range spans.Ended() {
+				for _, a := range sp.Attributes() {
+					text := a.Value.AsString()
+					if a.Key != "db.query.text" || !strings.Contains(text, "group_members") {
+						continue
+					}
+					switch {
+					case strings.HasPrefix(text, "DELETE") && !strings.Contains(text, "user_id IN"):
+						t.Errorf("every member deleted: %s", text)
+					case strings.HasPrefix(text, "INSERT") && strings.Count(text, "), (") > 0:
+						t.Errorf("more than the one new member written: %.120s…", text)
+					}
+				}
+			}
+			got, err := f.svc.Group(ctx, f.org.ID, g.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := slices.Sorted(slices.Values(g.MemberIDs)); !slices.Equal(got.MemberIDs, want) {
+				t.Errorf("members after the change: %d, want %d", len(got.MemberIDs), len(want))
+			}
+		})
+	}
+}

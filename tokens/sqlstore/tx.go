@@ -365,15 +365,48 @@ func (t *tx) UpdateGroup(g *tokens.Group) error {
 		g.DisplayName, strings.ToLower(g.DisplayName), g.ExternalID, micros(g.CreatedAt), micros(g.UpdatedAt),
 		g.Version, g.OrgID, g.ID)
 	if err == nil {
-		_, err = t.exec(`DELETE FROM group_members WHERE group_id = ?`, g.ID)
-	}
-	if err == nil {
-		err = t.insertMembers(g.ID, g.MemberIDs)
+		err = t.replaceMembers(g.ID, g.MemberIDs)
 	}
 	if err != nil {
 		return fmt.Errorf("update group %s: %w", g.ID, err)
 	}
 	return nil
+}
+
+// replaceMembers makes a group's members userIDs, writing only the
+// difference: one member more or less in a group of 100,000 is one row,
+// not 100,000 deleted and written again.
+func (t *tx) replaceMembers(groupID string, userIDs []string) error {
+	var current []string
+	if err := t.selectRows(&current, `SELECT user_id FROM group_members WHERE group_id = ?`, groupID); err != nil {
+		return err
+	}
+	want := make(map[string]bool, len(userIDs))
+	for _, id := range userIDs {
+		want[id] = true
+	}
+	var gone []string
+	for _, id := range current {
+		if want[id] {
+			delete(want, id) // already a member
+		} else {
+			gone = append(gone, id)
+		}
+	}
+	for chunk := range slices.Chunk(gone, 500) {
+		q, args, err := sqlx.In(`DELETE FROM group_members WHERE group_id = ? AND user_id IN (?)`, groupID, chunk)
+		if err != nil {
+			return err
+		}
+		if _, err := t.exec(q, args...); err != nil {
+			return err
+		}
+	}
+	added := make([]string, 0, len(want))
+	for id := range want {
+		added = append(added, id)
+	}
+	return t.insertMembers(groupID, added)
 }
 
 // insertMembers adds members with one statement per 500 of them.
