@@ -37,11 +37,16 @@
 //   - PATCH of a user answers 200 with the user; PATCH of a group answers
 //     204 (what Entra asks for and Okta accepts), or 200 with the group when
 //     the request names attributes or excludedAttributes (RFC 7644 3.5.2).
-//   - Filters are evaluated here over the org's resources, after the store
-//     has selected candidates by an equality on id, userName, externalId,
-//     an email address, displayName or a member when the filter has one; a
-//     filter on an attribute outside the schemas is a 400 invalidFilter.
-//     Results come in order of creation, so pages are stable.
+//   - Lists are served by this package (list.go): a filter is answered by
+//     the store in SQL where it can be (see pushdown), and the rest of it
+//     is evaluated here over at most Options.MaxFilterCandidates resources
+//     the store selects (400 tooMany beyond); a filter on an attribute
+//     outside the schemas is a 400 invalidFilter. Results come in order of
+//     creation unless sortBy says otherwise (userName, displayName,
+//     meta.created, meta.lastModified), so pages are stable. A group's
+//     members are read only when the response shows them, and can be paged
+//     with attributes=members[startIndex=N&count=M].
+//   - meta.created and meta.lastModified have milliseconds.
 //   - meta.version and the ETag header are W/"<version>"; If-Match on PUT,
 //     PATCH and DELETE must match it or the answer is 412.
 //   - Errors are SCIM error messages with the scimType RFC 7644 defines;
