@@ -81,6 +81,8 @@ func textValues(s string, required bool) attrValues {
 
 func matchCond(c Cond, values func(Attr) attrValues) bool {
 	switch c := c.(type) {
+	case nil:
+		return true // no condition: every resource
 	case And:
 		for _, sub := range c {
 			if !matchCond(sub, values) {

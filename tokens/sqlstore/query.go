@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -372,8 +373,10 @@ func pageQuery(kind tokens.ResourceKind, columns, where, order string, q tokens.
 		append(args, q.Limit, q.Offset)
 }
 
-// total is how many match, from the page when it tells.
-func (t *tx) total(kind tokens.ResourceKind, q tokens.Query, got int, where string, args []any) (int, error) {
+// total is how many match: from the page when it tells, from the org's
+// count of its users when every user matches (orgs.live_users, kept by
+// triggers), counted otherwise.
+func (t *tx) total(kind tokens.ResourceKind, orgID string, q tokens.Query, got int, where string, args []any) (int, error) {
 	if !q.WithTotal {
 		return -1, nil
 	}
@@ -381,7 +384,16 @@ func (t *tx) total(kind tokens.ResourceKind, q tokens.Query, got int, where stri
 		return q.Offset + got, nil
 	}
 	var n int
-	if err := t.get(&n, `SELECT count(*) FROM `+string(kind)+` WHERE `+where, args...); err != nil {
+	var err error
+	if kind == tokens.KindUsers && q.Where == nil {
+		err = t.get(&n, `SELECT live_users FROM orgs WHERE id = ?`, orgID)
+		if errors.Is(err, tokens.ErrNotFound) {
+			return 0, nil // no such org: no users
+		}
+	} else {
+		err = t.get(&n, `SELECT count(*) FROM `+string(kind)+` WHERE `+where, args...)
+	}
+	if err != nil {
 		return 0, fmt.Errorf("count %s: %w", kind, err)
 	}
 	return n, nil
@@ -407,7 +419,7 @@ func (t *tx) QueryUsers(orgID string, q tokens.Query) ([]tokens.User, int, error
 		}
 		users[i] = *u
 	}
-	total, err := t.total(tokens.KindUsers, q, len(rows), where, args)
+	total, err := t.total(tokens.KindUsers, orgID, q, len(rows), where, args)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -435,7 +447,7 @@ func (t *tx) QueryGroups(orgID string, q tokens.Query, withMembers bool) ([]toke
 			return nil, 0, fmt.Errorf("query groups: %w", err)
 		}
 	}
-	total, err := t.total(tokens.KindGroups, q, len(rows), where, args)
+	total, err := t.total(tokens.KindGroups, orgID, q, len(rows), where, args)
 	if err != nil {
 		return nil, 0, err
 	}

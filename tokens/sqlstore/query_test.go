@@ -250,6 +250,9 @@ func checkQueries(t *testing.T, f *fixture, d *queryData, n int) {
 			kind = tokens.KindGroups
 		}
 		q := tokens.Query{Where: d.randomCond(rng, kind, rng.IntN(4)), WithTotal: true, Limit: 200}
+		if i%10 == 0 {
+			q.Where = nil
+		}
 		sorts := []tokens.Attr{"", tokens.AttrCreated, tokens.AttrLastModified, tokens.AttrDisplayName}
 		if kind == tokens.KindUsers {
 			sorts = append(sorts, tokens.AttrUserName)
@@ -490,14 +493,16 @@ func TestQueryCountsOnlyWhenNeeded(t *testing.T) {
 				total           int
 				counts, queries int
 			}{
-				{tokens.Query{Limit: 10, WithTotal: true}, 25, 1, 2},             // a full page
+				// Without a filter, the total is the org's count of its users.
+				{tokens.Query{Limit: 10, WithTotal: true}, 25, 0, 2},             // a full page
 				{tokens.Query{Limit: 100, WithTotal: true}, 25, 0, 1},            // the page is all
 				{tokens.Query{Offset: 20, Limit: 10, WithTotal: true}, 25, 0, 1}, // the last page
-				{tokens.Query{Offset: 40, Limit: 10, WithTotal: true}, 25, 1, 2}, // past the end
-				{tokens.Query{Limit: 0, WithTotal: true}, 25, 1, 1},              // count=0
+				{tokens.Query{Offset: 40, Limit: 10, WithTotal: true}, 25, 0, 2}, // past the end
+				{tokens.Query{Limit: 0, WithTotal: true}, 25, 0, 1},              // count=0
 				{tokens.Query{Offset: 10, Limit: 10}, -1, 0, 1},                  // no total wanted
 				{tokens.Query{Limit: 11, WithTotal: true, Where: tokens.Compare{Attr: tokens.AttrUserName, Op: tokens.OpSw, Value: "c1"}}, 10, 0, 1},
 				{tokens.Query{Limit: 10, WithTotal: true, Where: tokens.Compare{Attr: tokens.AttrUserName, Op: tokens.OpSw, Value: "c1"}}, 10, 1, 2},
+				{tokens.Query{Limit: 0, WithTotal: true, Where: tokens.Compare{Attr: tokens.AttrUserName, Op: tokens.OpSw, Value: "c"}}, 24, 1, 1},
 			}
 			tracer := tp.Tracer("test")
 			for _, tt := range tests {
@@ -591,6 +596,62 @@ func TestUpdateGroupWritesDifference(t *testing.T) {
 			if want := slices.Sorted(slices.Values(g.MemberIDs)); !slices.Equal(got.MemberIDs, want) {
 				t.Errorf("members after the change: %d, want %d", len(got.MemberIDs), len(want))
 			}
+		})
+	}
+}
+
+// TestLiveUsersCounter checks that orgs.live_users, which the total of an
+// unfiltered list is read from, follows every way users are written.
+func TestLiveUsersCounter(t *testing.T) {
+	for _, dialect := range sqltest.Dialects(t) {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			s := sqltest.Open(t, dialect)
+			f := newFixture(t, s)
+			d := newQueryData(t, s, f) // bulk-loaded, replaced, one removed, another org
+			ctx := context.Background()
+			check := func(when string) {
+				t.Helper()
+				var rows []struct {
+					ID      string `db:"id"`
+					Live    int    `db:"live_users"`
+					Counted int    `db:"counted"`
+				}
+				err := s.DB().SelectContext(ctx, &rows, `SELECT id, live_users,
+					(SELECT count(*) FROM users WHERE users.org_id = orgs.id AND NOT users.removed) AS counted FROM orgs`)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range rows {
+					if r.Live != r.Counted {
+						t.Errorf("%s: org %s has live_users %d, but %d users", when, r.ID, r.Live, r.Counted)
+					}
+				}
+				_, total, err := f.svc.QueryUsers(ctx, d.org.ID, tokens.Query{WithTotal: true})
+				if err != nil || total != len(d.users) {
+					t.Errorf("%s: total %d, %v; want %d", when, total, err, len(d.users))
+				}
+			}
+			check("after loading")
+			u := &tokens.User{OrgID: d.org.ID, UserName: "counted", Active: true}
+			if err := f.svc.CreateUser(ctx, tokens.Operator, u); err != nil {
+				t.Fatal(err)
+			}
+			d.users = append(d.users, *u)
+			check("after a user was created")
+			if _, err := f.svc.DeactivateUser(ctx, tokens.Operator, d.org.ID, u.ID); err != nil {
+				t.Fatal(err)
+			}
+			check("after a user was deactivated")
+			if _, err := f.svc.RemoveUser(ctx, tokens.Operator, d.org.ID, u.ID); err != nil {
+				t.Fatal(err)
+			}
+			d.users = d.users[:len(d.users)-1]
+			check("after a user was removed")
+			if _, err := s.DB().ExecContext(ctx, s.DB().Rebind(`UPDATE users SET removed = NOT removed WHERE org_id = ?`), d.other.ID); err != nil {
+				t.Fatal(err)
+			}
+			check("after every user of another org changed state in one statement")
 		})
 	}
 }
