@@ -44,6 +44,10 @@ const derivedBatch = 1000
 // every replica on one version). It returns how many users it filled.
 func (s *Store) fillDerived(ctx context.Context) (int, error) {
 	filled := 0
+	// In ID order from where the last batch ended: on PostgreSQL the rows
+	// filled stay in the partial index until vacuumed, and starting from
+	// the first each time would read them all again.
+	after := ""
 	for {
 		n := 0
 		err := s.Update(ctx, func(tt tokens.Tx) error {
@@ -54,22 +58,45 @@ func (s *Store) fillDerived(ctx context.Context) (int, error) {
 				Emails      string `db:"emails"`
 			}
 			err := t.selectRows(&rows, `SELECT id, display_name, emails FROM users
-				WHERE display_name_lower IS NULL OR emails_lower IS NULL LIMIT ?`, derivedBatch)
+				WHERE (display_name_lower IS NULL OR emails_lower IS NULL) AND id > ? ORDER BY id LIMIT ?`, after, derivedBatch)
 			if err != nil {
 				return err
 			}
-			for _, r := range rows {
-				var emails []tokens.Email
-				if err := json.Unmarshal([]byte(r.Emails), &emails); err != nil {
-					return fmt.Errorf("emails of user %s: %w", r.ID, err)
+			if len(rows) > 0 {
+				// One statement for the batch, as RecordUsage does: a
+				// statement per user took 40 s for 100,000 on PostgreSQL.
+				var q strings.Builder
+				args := make([]any, 0, 3*len(rows))
+				// SQLite names the columns of VALUES column1, column2, …
+				id, d, e := "v.column1", "v.column2", "v.column3"
+				if s.dialect == Postgres {
+					id, d, e = "v.id", "v.d", "v.e"
 				}
-				_, err := t.exec(`UPDATE users SET display_name_lower = ?, emails_lower = ? WHERE id = ?`,
-					strings.ToLower(r.DisplayName), emailsLower(emails), r.ID)
-				if err != nil {
+				q.WriteString(`UPDATE users SET display_name_lower = ` + d + `, emails_lower = ` + e + ` FROM (VALUES `)
+				for i, r := range rows {
+					var emails []tokens.Email
+					if err := json.Unmarshal([]byte(r.Emails), &emails); err != nil {
+						return fmt.Errorf("emails of user %s: %w", r.ID, err)
+					}
+					if i > 0 {
+						q.WriteString(", ")
+					}
+					q.WriteString("(CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT))")
+					args = append(args, r.ID, strings.ToLower(r.DisplayName), emailsLower(emails))
+				}
+				q.WriteString(`) AS v`)
+				if s.dialect == Postgres {
+					q.WriteString(` (id, d, e)`)
+				}
+				q.WriteString(` WHERE users.id = ` + id)
+				if _, err := t.exec(q.String(), args...); err != nil {
 					return err
 				}
 			}
 			n = len(rows)
+			if n > 0 {
+				after = rows[n-1].ID
+			}
 			if n < derivedBatch {
 				_, err = t.exec(`UPDATE user_emails SET org_id = (SELECT org_id FROM users WHERE users.id = user_emails.user_id)
 					WHERE org_id IS NULL`)
