@@ -2,7 +2,10 @@ package scim
 
 import (
 	"fmt"
+	"net/http/httptest"
+	"net/url"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -174,4 +177,43 @@ func FuzzPushdown(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(checkPushdown)
+}
+
+// FuzzParseDateTime checks that a time a filter carries reads back the
+// same after it is written in RFC 3339.
+func FuzzParseDateTime(f *testing.F) {
+	for _, seed := range []string{"2026-01-02T03:04:05Z", "2026-01-02T03:04:05.123456789+02:00", "2026-01-02T03:04:05",
+		"2026-01-02T03:04:05.1", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999-23:59", "2026-13-02T03:04:05Z", ""} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := parseDateTime(s)
+		if err != nil {
+			return
+		}
+		again, err := parseDateTime(got.Format(time.RFC3339Nano))
+		if err != nil || !again.Equal(got) {
+			t.Fatalf("parseDateTime(%q) = %v, which reads back as %v, %v", s, got, again, err)
+		}
+	})
+}
+
+// FuzzMemberPage checks the page of members a projection may ask for: a
+// 400 for what is not one, and a page that starts at 1 or later and holds
+// at least one member otherwise.
+func FuzzMemberPage(f *testing.F) {
+	for _, seed := range []string{"members[startIndex=1&count=10]", "displayName,members[count=5]", "MEMBERS[startIndex=0&count=1]",
+		"urn:ietf:params:scim:schemas:core:2.0:Group:members[startIndex=2&count=3]", "members[count=x]", "members[]", "members"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, attributes string) {
+		r := httptest.NewRequest("GET", "/Groups?attributes="+url.QueryEscape(attributes), nil)
+		proj, page, err := listProjection(r, "/Groups")
+		if err != nil {
+			return
+		}
+		if page.paged && (page.startIndex < 1 || page.count < 1 || !slices.Contains(proj.attributes, "members")) {
+			t.Fatalf("attributes=%q: page %+v, attributes %q", attributes, page, proj.attributes)
+		}
+	})
 }
