@@ -21,6 +21,9 @@ type recorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	// body is the request's body, for the ErrorHandler to tell a client
+	// error from an upstream failure; nil when there is none.
+	body *bodyReader
 }
 
 func (r *recorder) WriteHeader(code int) {
@@ -93,6 +96,10 @@ func (l *ActivityLog) record(r *http.Request, id *tokens.Identity, refusal error
 		a.refusal = e.Reason
 	case *forbiddenError:
 		a.refusal = "missing_permission"
+	case *requestError:
+		a.refusal = e.reason
+	case *assertionUnavailable:
+		a.refusal = "assertion_unavailable"
 	default:
 		a.refusal = "store_unavailable"
 	}

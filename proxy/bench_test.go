@@ -27,15 +27,27 @@ func BenchmarkProxy(b *testing.B) {
 		Transport:  proxy.NewTransport(256, 0),
 		BufferPool: proxy.NewBufferPool(),
 	}
-	f := newFixture(b, "sqlite", proxy.Options{})
+	f := newFixture(b, "sqlite", proxy.Options{Assertion: &proxy.AssertionOptions{}})
 	scim, err := proxy.New(f.auth, proxy.Options{Upstream: u, HeaderPrefix: "X-Scimgate-"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// With the signed identity assertion: cached per identity, and bound
+	// to each request (a signature per request).
+	asserted, err := proxy.New(f.auth, proxy.Options{Upstream: u, HeaderPrefix: "X-Scimgate-",
+		Assertion: &proxy.AssertionOptions{Keyring: f.keyring}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	bound, err := proxy.New(f.auth, proxy.Options{Upstream: u, HeaderPrefix: "X-Scimgate-",
+		Assertion: &proxy.AssertionOptions{Keyring: f.keyring, BindRequest: true}})
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, bc := range []struct {
 		name    string
 		handler http.Handler
-	}{{"bare", bare}, {"scimgate", scim}} {
+	}{{"bare", bare}, {"scimgate", scim}, {"scimgate+assertion", asserted}, {"scimgate+bound_assertion", bound}} {
 		b.Run(bc.name, func(b *testing.B) {
 			front := httptest.NewServer(bc.handler)
 			defer front.Close()
@@ -75,5 +87,29 @@ func BenchmarkAdmit(b *testing.B) {
 		if _, err := p.Admit(req); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkAdmitAssertion is BenchmarkAdmit with the signed identity
+// assertion: "cached" signs once per identity (every TTL/2), "bound" signs
+// every request.
+func BenchmarkAdmitAssertion(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		bind bool
+	}{{"cached", false}, {"bound", true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			f := newFixture(b, "sqlite", proxy.Options{Assertion: &proxy.AssertionOptions{BindRequest: bc.bind}})
+			req := httptest.NewRequest("GET", "/orders", nil)
+			req.Header = http.Header{"Accept": {"*/*"}, "User-Agent": {"bench"}}
+			authorization := []string{"Bearer " + f.svcTok}
+			b.ReportAllocs()
+			for b.Loop() {
+				req.Header["Authorization"] = authorization
+				if _, err := f.proxy.Admit(req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

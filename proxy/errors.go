@@ -5,8 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/scimgate/scimgate/tokens"
 )
@@ -22,6 +25,8 @@ func (e *forbiddenError) Error() string {
 type refusal struct {
 	status       int
 	authenticate string
+	allow        string // the Allow header of a 405
+	close        bool   // end the connection after the response
 	body         []byte
 }
 
@@ -59,6 +64,8 @@ var (
 		body: jsonBody("bad_gateway", "upstream_unavailable", "the upstream service did not answer")}
 	gatewayTimeout = &refusal{status: http.StatusGatewayTimeout,
 		body: jsonBody("gateway_timeout", "upstream_timeout", "the upstream service did not answer in time")}
+	noAssertion = &refusal{status: http.StatusServiceUnavailable,
+		body: jsonBody("unavailable", "assertion_unavailable", "scimgate cannot sign the identity assertion right now: try again shortly")}
 )
 
 // refuse writes the response for an error from admit. It is the one place
@@ -80,10 +87,22 @@ func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, err error) {
 		write(w, &refusal{status: http.StatusForbidden,
 			authenticate: `Bearer realm="scimgate", error="insufficient_scope", scope=` + strconv.Quote(forbidden.permission),
 			body:         jsonBody("insufficient_scope", "missing_permission", forbidden.Error())})
+	case *requestError:
+		if e == errMalformedBody || e == errBodyTimeout {
+			// The client's fault, not the upstream's: logged as such, once
+			// per interval when it repeats.
+			p.repeats.log(r.Context(), slog.LevelInfo, "client error: request body", e.reason,
+				slog.String("reason", e.reason), slog.String("method", r.Method), slog.String("path", r.URL.Path))
+		}
+		write(w, e.ref)
+	case *assertionUnavailable:
+		p.repeats.log(r.Context(), slog.LevelError, "sign identity assertion", e.Error(), slog.String("err", e.Error()))
+		write(w, noAssertion)
 	default:
 		// The token was not cached and the store could not be asked: refuse,
-		// never pass.
-		p.log.ErrorContext(r.Context(), "authenticate: store unavailable", "err", err, "method", r.Method, "path", r.URL.Path)
+		// never pass. In an outage every request ends here: one line per
+		// interval says how many.
+		p.repeats.log(r.Context(), slog.LevelError, "authenticate: store unavailable", err.Error(), slog.String("err", err.Error()))
 		write(w, unavailable)
 	}
 }
@@ -93,14 +112,28 @@ func write(w http.ResponseWriter, ref *refusal) {
 	if ref.authenticate != "" {
 		h["Www-Authenticate"] = []string{ref.authenticate}
 	}
+	if ref.allow != "" {
+		h["Allow"] = []string{ref.allow}
+	}
+	if ref.close {
+		h["Connection"] = []string{"close"}
+	}
 	h["Content-Type"] = []string{"application/json"}
 	h["Cache-Control"] = []string{"no-store"}
 	w.WriteHeader(ref.status)
 	w.Write(ref.body)
 }
 
-// upstreamFailed is ReverseProxy's ErrorHandler.
+// upstreamFailed is ReverseProxy's ErrorHandler. It gets ServeHTTP's
+// recorder and the outgoing request.
 func (p *Proxy) upstreamFailed(w http.ResponseWriter, r *http.Request, err error) {
+	if rec, ok := w.(*recorder); ok && rec.body != nil {
+		// Reading the client's body failed first: the client's fault.
+		if refusal := rec.body.refusal(); refusal != nil {
+			p.refuse(w, r, refusal)
+			return
+		}
+	}
 	switch {
 	case r.Context().Err() != nil:
 		// The client went away; nobody is left to answer.
@@ -112,6 +145,34 @@ func (p *Proxy) upstreamFailed(w http.ResponseWriter, r *http.Request, err error
 		p.log.WarnContext(r.Context(), "upstream failed", "err", err, "method", r.Method, "path", r.URL.Path)
 		write(w, badGateway)
 	}
+}
+
+// bodyReader is a request body that remembers why reading it failed.
+type bodyReader struct {
+	io.ReadCloser
+	err atomic.Pointer[error]
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		b.err.CompareAndSwap(nil, &err)
+	}
+	return n, err
+}
+
+// refusal is how the proxy answers a body that could not be read: a 408
+// when the server's read timeout cut it, a 400 otherwise; nil when it was
+// read.
+func (b *bodyReader) refusal() *requestError {
+	err := b.err.Load()
+	switch {
+	case err == nil:
+		return nil
+	case isTimeout(*err):
+		return errBodyTimeout
+	}
+	return errMalformedBody
 }
 
 func isTimeout(err error) bool {

@@ -41,12 +41,31 @@ var identityHeaders = map[string]bool{
 
 // IdentityHeaders names the identity headers the proxy can set: the header
 // is the prefix plus its title-cased name ("token_id" → X-Scimgate-Token-Id).
-var IdentityHeaders = []string{"kind", "id", "name", "org", "org_id", "token_id", "permissions", "groups"}
+var IdentityHeaders = []string{"kind", "id", "name", "org", "org_id", "token_id", "permissions", "groups", "sites"}
 
 // DefaultIdentityHeaders are forwarded when Options.IdentityHeaders is nil:
 // all but org_id, which the org's (unique) name already identifies. Each
 // header costs the upstream a parse on every request.
-var DefaultIdentityHeaders = []string{"kind", "id", "name", "org", "token_id", "permissions", "groups"}
+var DefaultIdentityHeaders = []string{"kind", "id", "name", "org", "token_id", "permissions", "groups", "sites"}
+
+// DefaultStripHeaders are deleted from every request when
+// Options.StripHeaders is nil: headers that make some frameworks take
+// another URL or method than the one the rules were checked on, and the
+// identity headers of cloud front ends and TLS terminators, which an
+// upstream deployed behind one may believe. A trailing "*" matches any
+// ending.
+var DefaultStripHeaders = []string{
+	// URL and method overrides (Symfony, Laravel, Zend, IIS, Rails, Express).
+	"X-Original-Url", "X-Original-Uri", "X-Original-Path", "X-Rewrite-Url", "X-Override-Url",
+	"X-Forwarded-Url", "X-Forwarded-Uri", "X-Forwarded-Path", "X-Envoy-Original-Path",
+	"X-Http-Method-Override", "X-Http-Method", "X-Method-Override", "X-Forwarded-Method",
+	// AWS ALB, Google IAP, Cloudflare Access, Azure App Service (Easy Auth).
+	"X-Amzn-Oidc-*", "X-Goog-Iap-Jwt-Assertion", "X-Goog-Authenticated-User-*",
+	"Cf-Access-Jwt-Assertion", "Cf-Access-Authenticated-User-Email", "X-Ms-Client-Principal*",
+	"X-Ms-Token-Aad-*",
+	// Client certificates passed on by TLS terminators (Envoy, nginx, HAProxy).
+	"X-Forwarded-Client-Cert", "X-Client-Cert*", "X-Ssl-Client-*", "Ssl-Client-*",
+}
 
 // headerNames are the canonical names of the identity headers scimgate sets;
 // an empty name is a header not forwarded.
@@ -58,13 +77,27 @@ type headerNames struct {
 	org         string
 	orgID       string
 	groups      string
+	sites       string
 	permissions string
 	tokenID     string
+	// assertion is the signed assertion's header; "" when there is none.
+	assertion string
+
+	// strip are the configured headers to delete, lower case with "-":
+	// exact names, and prefixes (from "name*").
+	strip         map[string]bool
+	stripPrefixes []string
+	// firstBytes marks the lower-case first letters of every name that
+	// spoofable deletes, so that most headers are passed over at once.
+	firstBytes [256]bool
 }
 
-func newHeaderNames(prefix string, forward []string) (headerNames, error) {
+func newHeaderNames(prefix string, forward, strip []string, assertion string) (headerNames, error) {
 	if forward == nil {
 		forward = DefaultIdentityHeaders
+	}
+	if strip == nil {
+		strip = DefaultStripHeaders
 	}
 	for _, f := range forward {
 		if !slices.Contains(IdentityHeaders, f) {
@@ -77,7 +110,7 @@ func newHeaderNames(prefix string, forward []string) (headerNames, error) {
 		}
 		return textproto.CanonicalMIMEHeaderKey(prefix + s)
 	}
-	return headerNames{
+	n := headerNames{
 		prefix:      normalizeHeaderName(prefix),
 		kind:        c("Kind"),
 		id:          c("Id"),
@@ -85,38 +118,167 @@ func newHeaderNames(prefix string, forward []string) (headerNames, error) {
 		org:         c("Org"),
 		orgID:       c("Org-Id"),
 		groups:      c("Groups"),
+		sites:       c("Sites"),
 		permissions: c("Permissions"),
 		tokenID:     c("Token-Id"),
-	}, nil
+		strip:       map[string]bool{},
+	}
+	if assertion != "" {
+		if !validHeaderPattern(assertion) || strings.HasSuffix(assertion, "*") {
+			return headerNames{}, fmt.Errorf("assertion header %q is not a header name", assertion)
+		}
+		n.assertion = textproto.CanonicalMIMEHeaderKey(assertion)
+		n.strip[normalizeHeaderName(assertion)] = true
+	}
+	for _, s := range strip {
+		if !validHeaderPattern(s) {
+			return headerNames{}, fmt.Errorf("header to strip %q: want a header name, or the start of one followed by *", s)
+		}
+		if p, ok := strings.CutSuffix(s, "*"); ok {
+			n.stripPrefixes = append(n.stripPrefixes, normalizeHeaderName(p))
+		} else {
+			n.strip[normalizeHeaderName(s)] = true
+		}
+	}
+	for _, name := range []string{n.prefix, "x", "r", "f"} { // "x-…", "remote-user", "forwarded"
+		n.firstBytes[name[0]] = true
+	}
+	for name := range n.strip {
+		n.firstBytes[name[0]] = true
+	}
+	for _, p := range n.stripPrefixes {
+		n.firstBytes[p[0]] = true
+	}
+	return n, nil
+}
+
+// validHeaderPattern reports whether s is a header name (letters, digits
+// and "-" or "_"), optionally ending in "*".
+func validHeaderPattern(s string) bool {
+	s = strings.TrimSuffix(s, "*")
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// set lists the headers admit sets, which Rewrite sets again on the
+// outgoing request.
+func (n *headerNames) set() []string {
+	var out []string
+	for _, k := range []string{n.kind, n.id, n.name, n.org, n.orgID, n.groups, n.sites, n.permissions, n.tokenID, n.assertion} {
+		if k != "" {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 func normalizeHeaderName(s string) string {
 	return strings.ReplaceAll(strings.ToLower(s), "_", "-")
 }
 
-// stripSpoofed deletes every header a client could use to pose as someone:
-// anything under scimgate's prefix and the identity headers above, in any
-// letter case and with "_" for "-" (some servers treat them alike).
-func (n *headerNames) stripSpoofed(h http.Header) {
+// clean deletes every header a client could use to pose as someone or to
+// make the upstream read another URL or method, and removes such names
+// from the Connection header, where ReverseProxy would take them for
+// hop-by-hop headers and delete scimgate's own (the class of
+// CVE-2022-31813). Trailers are cleaned too.
+func (n *headerNames) clean(r *http.Request) {
+	h := r.Header
 	for k := range h {
 		if n.spoofable(k) {
 			delete(h, k)
 		}
 	}
+	if c := h["Connection"]; len(c) > 0 {
+		n.cleanConnection(h, c)
+	}
+	for k := range r.Trailer {
+		if n.spoofable(k) || equalHeaderName(k, "authorization") {
+			delete(r.Trailer, k)
+		}
+	}
 }
 
+// cleanConnection drops from the Connection header every token that names
+// a header scimgate sets, deletes or checks.
+func (n *headerNames) cleanConnection(h http.Header, values []string) {
+	protected := func(token string) bool {
+		token = textproto.TrimString(token)
+		return n.spoofable(token) || equalHeaderName(token, "authorization")
+	}
+	dirty := false
+	for _, v := range values {
+		for token := range strings.SplitSeq(v, ",") {
+			if protected(token) {
+				dirty = true
+			}
+		}
+	}
+	if !dirty {
+		return
+	}
+	var kept []string
+	for _, v := range values {
+		for token := range strings.SplitSeq(v, ",") {
+			if t := textproto.TrimString(token); t != "" && !protected(t) {
+				kept = append(kept, t)
+			}
+		}
+	}
+	if len(kept) == 0 {
+		delete(h, "Connection")
+		return
+	}
+	h["Connection"] = []string{strings.Join(kept, ", ")}
+}
+
+// spoofable reports whether the header k must not reach the upstream from
+// the client: anything under scimgate's prefix, the identity headers
+// above, the assertion header and the configured strip list, in any letter
+// case and with "_" for "-" (some servers treat them alike).
 func (n *headerNames) spoofable(k string) bool {
-	// Fast path without allocation: most headers share neither the prefix's
-	// first letter nor an "x-"/"r"/"f" start.
-	if len(k) == 0 {
+	if len(k) == 0 || !n.firstBytes[lower(k[0])] {
 		return false
 	}
 	if len(k) >= len(n.prefix) && equalHeaderName(k[:len(n.prefix)], n.prefix) {
 		return true
 	}
-	switch k[0] | 0x20 {
-	case 'x', 'r', 'f':
-		return identityHeaders[normalizeHeaderName(k)]
+	for _, p := range n.stripPrefixes {
+		if len(k) >= len(p) && equalHeaderName(k[:len(p)], p) {
+			return true
+		}
+	}
+	var buf [96]byte
+	if len(k) > len(buf) {
+		return n.spoofableLong(k)
+	}
+	norm := buf[:len(k)]
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if c == '_' {
+			c = '-'
+		}
+		norm[i] = lower(c)
+	}
+	// Indexing a map with string(bytes) does not allocate.
+	return identityHeaders[string(norm)] || n.strip[string(norm)]
+}
+
+// spoofableLong is spoofable's exact-name check for a name too long to
+// normalize on the stack; no name of the lists is that long but a
+// configured one might be.
+func (n *headerNames) spoofableLong(k string) bool {
+	for name := range n.strip {
+		if equalHeaderName(k, name) {
+			return true
+		}
 	}
 	return false
 }
@@ -124,6 +286,9 @@ func (n *headerNames) spoofable(k string) bool {
 // equalHeaderName compares a header name with a lower-case, "-" name,
 // ignoring case and treating "_" as "-".
 func equalHeaderName(k, norm string) bool {
+	if len(k) != len(norm) {
+		return false
+	}
 	for i := 0; i < len(k); i++ {
 		c := k[i]
 		if c == '_' {

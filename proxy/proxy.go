@@ -11,7 +11,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/textproto"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -30,22 +32,29 @@ type Authenticator interface {
 }
 
 // Route requires a permission for requests under a path prefix, for the
-// listed methods (all methods when empty).
+// listed methods (all methods when empty; GET covers HEAD).
 type Route struct {
+	// PathPrefix is a decoded, canonical path. It matches on a segment
+	// boundary: "/admin" covers "/admin" and "/admin/x", not
+	// "/administrator"; "/admin/" covers what is below "/admin/".
 	PathPrefix string
 	Methods    []string
 	Permission string
 }
 
-func (r *Route) matches(req *http.Request) bool {
-	if !strings.HasPrefix(req.URL.Path, r.PathPrefix) {
-		return false
-	}
-	if len(r.Methods) == 0 {
+// route is a Route ready to match.
+type route struct {
+	prefix     string
+	methods    []string // nil: every method
+	permission string
+}
+
+func (r *route) matchesMethod(method string) bool {
+	if r.methods == nil {
 		return true
 	}
-	for _, m := range r.Methods {
-		if m == req.Method {
+	for _, m := range r.methods {
+		if m == method {
 			return true
 		}
 	}
@@ -67,11 +76,39 @@ type Options struct {
 	// ForwardAuthorization passes the client's Authorization header upstream.
 	ForwardAuthorization bool
 	// PublicPaths are path prefixes that pass without a token (and without
-	// an identity).
+	// an identity); they match as Route.PathPrefix does.
 	PublicPaths []string
 	// Routes are checked in order; the first that matches a request decides
 	// which permission it needs. A request no route matches needs none.
 	Routes []Route
+	// RoutesCaseSensitive makes route prefixes match letter for letter. By
+	// default they match in any case, so that an upstream that ignores
+	// case (Express, ASP.NET, IIS) cannot be reached around a rule with
+	// /ADMIN; a rule can then only demand more, never less (see
+	// missingPermission).
+	RoutesCaseSensitive bool
+	// PublicPathsIgnoreCase lets public paths match in any case. Off by
+	// default: a public path waives the token, so it matches only exactly.
+	PublicPathsIgnoreCase bool
+	// AllowPathSemicolons accepts ";" in paths (matrix or path
+	// parameters), which are refused by default. Rules then match the path
+	// both as it is and with each segment's parameters cut off, as Tomcat
+	// and Spring read it: a route applies if either matches, a public path
+	// only if both do.
+	AllowPathSemicolons bool
+	// Methods are the request methods let through, upper case; nil means
+	// DefaultMethods. Others get a 405; a method not in upper case a 400.
+	Methods []string
+	// StripHeaders are deleted from every request, in any letter case and
+	// with "_" for "-"; a trailing "*" matches any ending. Nil means
+	// DefaultStripHeaders.
+	StripHeaders []string
+	// Assertion, if set, adds a signed identity assertion to every
+	// authenticated request.
+	Assertion *AssertionOptions
+	// Now is the clock of the assertion's iat and exp and of its cache;
+	// nil means time.Now.
+	Now func() time.Time
 	// Activity receives one record per request; nil logs nothing.
 	Activity *ActivityLog
 	Logger   *slog.Logger
@@ -91,9 +128,23 @@ type Proxy struct {
 	auth    Authenticator
 	opts    Options
 	headers headerNames
-	rp      *httputil.ReverseProxy
-	log     *slog.Logger
-	tel     telemetry
+	// setHeaders are the headers admit sets, which Rewrite sets again on
+	// the outgoing request, after ReverseProxy's hop-by-hop processing.
+	setHeaders       []string
+	routes           []route
+	methods          []string
+	methodNotAllowed *requestError
+	assert           *asserter
+	// upstreamPath is the upstream URL's own path, which ReverseProxy puts
+	// before the request's.
+	upstreamPath string
+	rp           *httputil.ReverseProxy
+	log          *slog.Logger
+	repeats      *repeatLog
+	tel          telemetry
+	// decided, if set, is told the method and path every decision was
+	// made on (tests).
+	decided func(method, path string)
 }
 
 // New returns a Proxy to opts.Upstream.
@@ -110,20 +161,47 @@ func New(auth Authenticator, opts Options) (*Proxy, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	headers, err := newHeaderNames(opts.HeaderPrefix, opts.IdentityHeaders)
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	p := &Proxy{auth: auth, log: opts.Logger, upstreamPath: opts.Upstream.Path}
+	p.repeats = newRepeatLog(opts.Logger, repeatInterval)
+	var assertionHeader string
+	if opts.Assertion != nil {
+		origin := (&url.URL{Scheme: opts.Upstream.Scheme, Host: opts.Upstream.Host}).String()
+		var err error
+		if p.assert, err = newAsserter(opts.Assertion, origin); err != nil {
+			return nil, err
+		}
+		assertionHeader = p.assert.header
+	}
+	headers, err := newHeaderNames(opts.HeaderPrefix, opts.IdentityHeaders, opts.StripHeaders, assertionHeader)
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{auth: auth, headers: headers, log: opts.Logger}
+	p.headers = headers
+	p.setHeaders = headers.set()
+	if err := p.compileRules(&opts); err != nil {
+		return nil, err
+	}
 	if err := p.instrument(&opts); err != nil {
 		return nil, fmt.Errorf("instrument proxy: %w", err)
 	}
 	p.opts = opts
 	upstream := opts.Upstream
+	setHeaders := p.setHeaders
 	p.rp = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(upstream)
 			pr.SetXForwarded()
+			// Rewrite runs after ReverseProxy has deleted the headers the
+			// Connection header names: set scimgate's again, so that no
+			// client can have them removed.
+			for _, k := range setHeaders {
+				if v, ok := pr.In.Header[k]; ok {
+					pr.Out.Header[k] = v
+				}
+			}
 		},
 		Transport: opts.Transport,
 		// Without a pool ReverseProxy allocates a 32 KiB buffer per response.
@@ -132,6 +210,45 @@ func New(auth Authenticator, opts Options) (*Proxy, error) {
 		ErrorLog:     slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
 	}
 	return p, nil
+}
+
+// compileRules checks the methods, public paths and routes, and readies
+// them for matching.
+func (p *Proxy) compileRules(o *Options) error {
+	p.methods = o.Methods
+	if p.methods == nil {
+		p.methods = DefaultMethods
+	}
+	for _, m := range p.methods {
+		if !isMethodToken(m) {
+			return fmt.Errorf("method %q is not an HTTP method in capitals, like GET or POST", m)
+		}
+	}
+	p.methodNotAllowed = newRequestError(http.StatusMethodNotAllowed, "method_not_allowed", "method_not_allowed",
+		"this method is not allowed here; allowed: "+strings.Join(p.methods, ", "))
+	p.methodNotAllowed.ref.allow = strings.Join(p.methods, ", ")
+	for _, pp := range o.PublicPaths {
+		if why := checkPrefix(pp, o.AllowPathSemicolons); why != "" {
+			return fmt.Errorf("public path %q %s", pp, why)
+		}
+	}
+	for _, r := range o.Routes {
+		if why := checkPrefix(r.PathPrefix, o.AllowPathSemicolons); why != "" {
+			return fmt.Errorf("route path prefix %q %s", r.PathPrefix, why)
+		}
+		rt := route{prefix: r.PathPrefix, permission: r.Permission}
+		for _, m := range r.Methods {
+			if !isMethodToken(m) {
+				return fmt.Errorf("route %s: method %q is not an HTTP method in capitals, like GET or POST", r.PathPrefix, m)
+			}
+			rt.methods = append(rt.methods, m)
+			if m == http.MethodGet && !slices.Contains(r.Methods, http.MethodHead) {
+				rt.methods = append(rt.methods, http.MethodHead) // HEAD is a GET without the body
+			}
+		}
+		p.routes = append(p.routes, rt)
+	}
+	return nil
 }
 
 // NewTransport returns the upstream transport: keep-alive connections pooled
@@ -195,7 +312,18 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rc.SetWriteDeadline(time.Time{})
 		fallthrough
 	default:
+		if r.Body == nil || r.Body == http.NoBody {
+			p.rp.ServeHTTP(&rec, r)
+			break
+		}
+		// To tell a client's broken or slow body from an upstream failure.
+		body := &bodyReader{ReadCloser: r.Body}
+		r.Body = body
+		rec.body = body
 		p.rp.ServeHTTP(&rec, r)
+		if bad := body.refusal(); bad != nil {
+			refusal = bad // for the trace and the activity log
+		}
 	}
 	if span != nil {
 		endSpan(span, id, refusal, &rec)
@@ -206,15 +334,32 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// admit authenticates and authorizes r and rewrites its headers for the
-// upstream: client-sent identity headers out, scimgate's in.
+// admit checks, authenticates and authorizes r, and rewrites it for the
+// upstream: its URL to the canonical form the rules are decided on,
+// client-sent identity headers out, scimgate's in.
 func (p *Proxy) admit(r *http.Request) (*tokens.Identity, error) {
-	p.headers.stripSpoofed(r.Header)
+	if err := p.checkMethod(r.Method); err != nil {
+		return nil, err
+	}
+	if err := canonicalURL(r.URL, p.opts.AllowPathSemicolons); err != nil {
+		return nil, err
+	}
+	if len(r.Header["Authorization"]) > 1 {
+		return nil, errDuplicateAuthorization
+	}
+	if upgradesToH2C(r.Header["Upgrade"]) {
+		return nil, errH2CUpgrade
+	}
+	p.headers.clean(r)
 	token, hasAuth := bearerToken(r)
 	if !p.opts.ForwardAuthorization {
-		r.Header.Del("Authorization")
+		delete(r.Header, "Authorization")
 	}
-	if p.public(r.URL.Path) {
+	path := r.URL.Path
+	if p.decided != nil {
+		p.decided(r.Method, path)
+	}
+	if p.public(path) {
 		return nil, nil
 	}
 	switch {
@@ -227,26 +372,165 @@ func (p *Proxy) admit(r *http.Request) (*tokens.Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	for i := range p.opts.Routes {
-		rt := &p.opts.Routes[i]
-		if rt.matches(r) {
-			if !id.Has(rt.Permission) {
-				return id, &forbiddenError{permission: rt.Permission}
-			}
-			break // the first matching rule decides
+	if perm := p.missingPermission(r.Method, path, id); perm != "" {
+		return id, &forbiddenError{permission: perm}
+	}
+	// Rails, Laravel, Symfony and Express's method-override take the
+	// method from a _method parameter: the rules apply to that one too.
+	if override := methodOverride(r.URL.RawQuery); override != "" && override != r.Method {
+		if perm := p.missingPermission(override, path, id); perm != "" {
+			return id, &forbiddenError{permission: perm}
 		}
 	}
 	p.setIdentity(r.Header, id)
+	if p.assert != nil {
+		var upstreamPath string
+		if p.assert.bind {
+			upstreamPath = joinPath(p.upstreamPath, path)
+		}
+		v, err := p.assert.value(id, p.opts.Now(), r.Method, upstreamPath)
+		if err != nil {
+			return id, err
+		}
+		r.Header[p.headers.assertion] = v
+	}
 	return id, nil
 }
 
+// checkMethod lets through the configured methods only.
+func (p *Proxy) checkMethod(m string) *requestError {
+	for _, allowed := range p.methods {
+		if m == allowed {
+			return nil
+		}
+	}
+	switch {
+	case !isMethodToken(m):
+		return errMethodNonCanonical
+	case !registeredMethods[m]:
+		return errMethodUnknown
+	}
+	return p.methodNotAllowed
+}
+
+// registeredMethods are the methods of HTTP (RFC 9110, PATCH) and WebDAV.
+// One of them that is not allowed gets a 405; any other method is unknown
+// (a 400), since servers differ on what they make of it.
+var registeredMethods = map[string]bool{
+	"GET": true, "HEAD": true, "POST": true, "PUT": true, "DELETE": true, "CONNECT": true, "OPTIONS": true,
+	"TRACE": true, "PATCH": true, "QUERY": true, "PROPFIND": true, "PROPPATCH": true, "MKCOL": true, "COPY": true,
+	"MOVE": true, "LOCK": true, "UNLOCK": true, "REPORT": true, "SEARCH": true, "ACL": true, "MKCALENDAR": true,
+}
+
+// public reports whether path passes without a token. With path
+// parameters allowed, it must be public read both ways.
 func (p *Proxy) public(path string) bool {
+	if !p.publicPrefix(path) {
+		return false
+	}
+	if p.opts.AllowPathSemicolons && strings.IndexByte(path, ';') >= 0 {
+		return p.publicPrefix(withoutParameters(path))
+	}
+	return true
+}
+
+func (p *Proxy) publicPrefix(path string) bool {
 	for _, prefix := range p.opts.PublicPaths {
-		if strings.HasPrefix(path, prefix) {
+		if hasPathPrefix(path, prefix, p.opts.PublicPathsIgnoreCase) {
 			return true
 		}
 	}
 	return false
+}
+
+// missingPermission returns a permission that a route rule requires of the
+// request and id lacks, or "". The rules are applied to every reading of
+// the path an upstream might take: letter for letter and, unless
+// RoutesCaseSensitive, in any case; with path parameters allowed, also
+// without them. The first matching rule of each reading decides, and each
+// reading's permission is required, so another reading can only add to
+// what the exact one demands.
+func (p *Proxy) missingPermission(method, path string, id *tokens.Identity) string {
+	exact, folded := p.firstRules(method, path)
+	for _, perm := range [2]string{exact, folded} {
+		if perm != "" && !id.Has(perm) {
+			return perm
+		}
+	}
+	if p.opts.AllowPathSemicolons && strings.IndexByte(path, ';') >= 0 {
+		exact, folded := p.firstRules(method, withoutParameters(path))
+		for _, perm := range [2]string{exact, folded} {
+			if perm != "" && !id.Has(perm) {
+				return perm
+			}
+		}
+	}
+	return ""
+}
+
+// firstRules returns the permissions of the first route that matches
+// letter for letter, and of the first that matches in any case ("" when
+// RoutesCaseSensitive).
+func (p *Proxy) firstRules(method, path string) (exact, folded string) {
+	fold := !p.opts.RoutesCaseSensitive
+	foundFolded := !fold
+	for i := range p.routes {
+		rt := &p.routes[i]
+		if !rt.matchesMethod(method) {
+			continue
+		}
+		if !foundFolded && hasPathPrefix(path, rt.prefix, true) {
+			folded, foundFolded = rt.permission, true
+		}
+		if hasPathPrefix(path, rt.prefix, false) {
+			return rt.permission, folded
+		}
+	}
+	return "", folded
+}
+
+// methodOverride is the method a _method query parameter names, upper
+// case, or "".
+func methodOverride(rawQuery string) string {
+	if rawQuery == "" {
+		return ""
+	}
+	for pair := range strings.SplitSeq(rawQuery, "&") {
+		k, v, _ := strings.Cut(pair, "=")
+		if key, err := url.QueryUnescape(k); err != nil || key != "_method" {
+			continue
+		}
+		if m, err := url.QueryUnescape(v); err == nil && m != "" {
+			return strings.ToUpper(m)
+		}
+	}
+	return ""
+}
+
+// upgradesToH2C reports whether a request asks to switch to HTTP/2 over
+// cleartext: an upstream that agrees would take every later request on
+// the connection straight from the client, past every rule.
+func upgradesToH2C(upgrade []string) bool {
+	for _, v := range upgrade {
+		for token := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(textproto.TrimString(token), "h2c") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// joinPath is the path ReverseProxy sends for a request path under the
+// upstream URL's path (SetURL's rule).
+func joinPath(base, path string) string {
+	switch {
+	case base == "":
+		return path
+	case strings.HasSuffix(base, "/"):
+		return base + path[1:]
+	}
+	return base + path
 }
 
 // bearerToken returns the token of an "Authorization: Bearer" header. The
@@ -265,8 +549,8 @@ func bearerToken(r *http.Request) (string, bool) {
 
 func (p *Proxy) setIdentity(h http.Header, id *tokens.Identity) {
 	n := &p.headers
-	// One backing array for every value: one allocation instead of eight.
-	v := [...]string{string(id.Kind), id.OwnerID, id.OrgID, id.TokenID, "", "", "", ""}
+	// One backing array for every value: one allocation instead of nine.
+	v := [...]string{string(id.Kind), id.OwnerID, id.OrgID, id.TokenID, "", "", "", "", ""}
 	vals := v[:]
 	set := func(i int, key string) {
 		if key != "" {
@@ -289,8 +573,13 @@ func (p *Proxy) setIdentity(h http.Header, id *tokens.Identity) {
 		vals[6] = joinEscaped(id.Permissions)
 		set(6, n.permissions)
 	}
+	// Groups and sites are a person's: a service token never has them.
 	if n.groups != "" && id.Kind == tokens.KindUser {
 		vals[7] = joinEscaped(id.Groups)
 		set(7, n.groups)
+	}
+	if n.sites != "" && id.Kind == tokens.KindUser {
+		vals[8] = joinEscaped(id.Sites)
+		set(8, n.sites)
 	}
 }

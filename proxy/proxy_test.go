@@ -70,6 +70,8 @@ type fixture struct {
 	now     atomic.Pointer[time.Time]
 	log     *bytes.Buffer
 	logMu   sync.Mutex
+	// keyring signs the assertions when the options ask for one.
+	keyring *proxy.Keyring
 }
 
 func newFixture(t testing.TB, dialect string, opts proxy.Options) *fixture {
@@ -103,6 +105,13 @@ func newFixture(t testing.TB, dialect string, opts proxy.Options) *fixture {
 	if err := f.svc.CreateGroup(ctx, tokens.Operator, &tokens.Group{OrgID: f.org.ID, DisplayName: "Order Desk", MemberIDs: []string{f.alice.ID}}); err != nil {
 		t.Fatal(err)
 	}
+	sydney := &tokens.Site{OrgID: f.org.ID, Name: "Sydney"}
+	if err := f.svc.CreateSite(ctx, tokens.Operator, sydney); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.AddSiteMember(ctx, tokens.Operator, f.org.ID, sydney.ID, f.alice.ID); err != nil {
+		t.Fatal(err)
+	}
 	tok, sec, err := f.svc.CreateUserToken(ctx, tokens.Operator, f.org.ID, f.alice.ID, "laptop")
 	if err != nil {
 		t.Fatal(err)
@@ -114,6 +123,15 @@ func newFixture(t testing.TB, dialect string, opts proxy.Options) *fixture {
 	}
 	f.svcTok, f.svcID = sec.Plaintext(), st.ID
 
+	if opts.Assertion != nil && opts.Assertion.Keyring == nil {
+		if f.keyring, err = proxy.NewKeyring(ctx, f.store, proxy.KeyringOptions{Now: clock}); err != nil {
+			t.Fatal(err)
+		}
+		opts.Assertion.Keyring = f.keyring
+	}
+	if opts.Now == nil {
+		opts.Now = clock
+	}
 	opts.Upstream, _ = url.Parse(f.up.URL)
 	if opts.HeaderPrefix == "" {
 		opts.HeaderPrefix = "X-Scimgate-"

@@ -104,7 +104,24 @@ func testBadRequests(t *testing.T, dialect string) {
 		{"add members a number", "PATCH", groupPath, patch(`{"op": "add", "path": "members", "value": 5}`), nil, 400, "invalidValue"},
 		{"patch of no user", "PATCH", users + "/usr_nobody", patch(`{"op": "replace", "path": "active", "value": false}`), nil, 404, ""},
 		{"patch of no group", "PATCH", groups + "/grp_nobody", patch(`{"op": "replace", "path": "displayName", "value": "x"}`), nil, 404, ""},
-		{"too many operations", "PATCH", userPath, patch(strings.Repeat(`{"op": "replace", "path": "displayName", "value": "x"},`, 1000) + `{"op": "remove", "path": "displayName"}`), nil, 400, "invalidValue"},
+		{"too many operations", "PATCH", userPath, patch(strings.Repeat(`{"op": "replace", "path": "displayName", "value": "x"},`, 1000) + `{"op": "remove", "path": "displayName"}`), nil, 413, ""},
+		{"too many values for one attribute", "PATCH", userPath, patch(`{"op": "add", "path": "emails", "value": [` + manyEmails(10001) + `]}`), nil, 413, ""},
+		{"too many values over several operations", "PATCH", groupPath, patch(`{"op": "add", "path": "members", "value": [` + manyMembers(6000) + `]}, {"op": "remove", "path": "members", "value": [` + manyMembers(6000) + `]}`), nil, 413, ""},
+		{"a path naming no attribute", "PATCH", userPath, patch(`{"op": "replace", "path": "nosuchattribute", "value": "x"}`), nil, 400, "invalidPath"},
+		{"a path naming no attribute of a group", "PATCH", groupPath, patch(`{"op": "add", "path": "owners", "value": [{"value": "x"}]}`), nil, 400, "invalidPath"},
+		{"microsoft's misspelt manager path", "PATCH", userPath, patch(`{"op": "replace", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User.manager", "value": "x"}`), nil, 400, "invalidPath"},
+		{"a path in an extension this server lacks", "PATCH", userPath, patch(`{"op": "replace", "path": "urn:ietf:params:scim:schemas:extension:Custom:2.0:User:badge", "value": "7"}`), nil, 400, "invalidPath"},
+		{"a path naming no attribute of an extension", "PATCH", userPath, patch(`{"op": "replace", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:badge", "value": "7"}`), nil, 400, "invalidPath"},
+		{"a path naming no sub-attribute", "PATCH", userPath, patch(`{"op": "replace", "path": "name.nickName", "value": "x"}`), nil, 400, "invalidPath"},
+		{"a sub-attribute of a simple attribute", "PATCH", userPath, patch(`{"op": "replace", "path": "userName.value", "value": "x"}`), nil, 400, "invalidPath"},
+		{"replace on a type no address has", "PATCH", userPath, patch(`{"op": "replace", "path": "emails[type eq \"nonexistent\"].value", "value": "a@x"}`), nil, 400, "noTarget"},
+		{"replace on an address no value matches", "PATCH", userPath, patch(`{"op": "replace", "path": "emails[value eq \"nobody@x\"]", "value": {"value": "a@x"}}`), nil, 400, "noTarget"},
+		{"the groups of a user are read-only", "PATCH", userPath, patch(`{"op": "add", "path": "groups", "value": [{"value": "` + group + `"}]}`), nil, 400, "mutability"},
+		{"sites a number", "PATCH", userPath, patch(`{"op": "add", "path": "urn:ietf:params:scim:schemas:extension:scimgate:2.0:User:sites", "value": 5}`), nil, 400, "invalidValue"},
+		{"a site name too long", "PATCH", userPath, patch(`{"op": "add", "path": "urn:ietf:params:scim:schemas:extension:scimgate:2.0:User:sites", "value": "` + strings.Repeat("s", 201) + `"}`), nil, 400, "invalidValue"},
+		{"a site name with a control character", "PATCH", userPath, patch(`{"op": "add", "path": "urn:ietf:params:scim:schemas:extension:scimgate:2.0:User:sites", "value": "a\u0007b"}`), nil, 400, "invalidValue"},
+		{"sites an object in a body", "POST", users, `{` + userSchemas + `, "userName": "s", "urn:ietf:params:scim:schemas:extension:scimgate:2.0:User": {"sites": {"name": "x"}}}`, nil, 400, "invalidValue"},
+		{"the extension not an object in a body", "PUT", userPath, `{` + userSchemas + `, "userName": "target@example.com", "urn:ietf:params:scim:schemas:extension:scimgate:2.0:User": "Sydney"}`, nil, 400, "invalidValue"},
 
 		// ETags.
 		{"If-Match another version: PATCH", "PATCH", userPath, patch(`{"op": "replace", "path": "displayName", "value": "x"}`), []string{"If-Match", `W/"99"`}, 412, ""},
@@ -121,6 +138,8 @@ func testBadRequests(t *testing.T, dialect string) {
 		{"filter: unquoted value", "GET", users + "?filter=" + q(`externalId eq jyoung`), ``, nil, 400, "invalidFilter"},
 		{"filter: ordering a boolean", "GET", users + "?filter=" + q(`active gt true`), ``, nil, 400, "invalidFilter"},
 		{"filter: on groups, a user attribute", "GET", groups + "?filter=" + q(`userName eq "x"`), ``, nil, 400, "invalidFilter"},
+		{"filter: users by their groups", "GET", users + "?filter=" + q(`groups.display eq "x" or userName eq "y"`), ``, nil, 400, "invalidFilter"},
+		{"filter: users by their groups, a value path", "GET", users + "?filter=" + q(`not (groups[display eq "x"])`), ``, nil, 400, "invalidFilter"},
 		{"count not a number", "GET", users + "?count=ten", ``, nil, 400, "-"},
 		{"startIndex not a number", "GET", users + "?startIndex=one", ``, nil, 400, "-"},
 
@@ -132,6 +151,8 @@ func testBadRequests(t *testing.T, dialect string) {
 		{"DELETE no user", "DELETE", users + "/usr_nobody", ``, nil, 404, ""},
 		{"DELETE no group", "DELETE", groups + "/grp_nobody", ``, nil, 404, ""},
 		{"an unknown endpoint", "GET", "/scim/v2/Devices", ``, nil, 404, ""},
+		{"GET /Users/ without an id", "GET", users + "/", ``, nil, 404, ""},
+		{"PUT /Groups/ without an id", "PUT", groups + "/", `{` + groupSchemas + `, "displayName": "x"}`, nil, 404, ""},
 		{"PATCH of the collection", "PATCH", users, patch(`{"op": "replace", "path": "active", "value": false}`), nil, 404, ""},
 		{"PATCH without id", "PATCH", users + "/", patch(`{"op": "replace", "path": "active", "value": false}`), nil, 404, ""},
 		{"PATCH under a doubled prefix", "PATCH", "/scim/v2/v2/Groups/grp_nobody", patch(`{"op": "replace", "path": "displayName", "value": "x"}`), nil, 404, ""},
@@ -181,3 +202,27 @@ func TestQueriesWithoutMatches(t *testing.T) {
 }
 
 func q(filter string) string { return url.QueryEscape(filter) }
+
+// manyEmails lists n addresses as SCIM values.
+func manyEmails(n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, `{"value": "u%d@example.com"}`, i)
+	}
+	return b.String()
+}
+
+// manyMembers lists n member values (of users that need not exist).
+func manyMembers(n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, `{"value": "usr_%d"}`, i)
+	}
+	return b.String()
+}

@@ -38,6 +38,15 @@ func mutability(format string, args ...any) error {
 	return badRequest(scimerrors.ScimTypeMutability, format, args...)
 }
 
+// tooLarge is a 413: the request asks for more work than the server takes
+// in one request, and the same change split into smaller requests would
+// be accepted. RFC 7644 3.12 gives 413 for a bulk request over
+// maxOperations, the same kind of limit; a 400 would tell the client its
+// data is wrong, which it is not.
+func tooLarge(format string, args ...any) error {
+	return scimerrors.ScimError{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf(format, args...)}
+}
+
 // unavailableError is an authenticator that could not decide.
 type unavailableError struct{ err error }
 

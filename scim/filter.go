@@ -80,6 +80,13 @@ func parseTarget(path string, shape *resourceShape) (target, error) {
 // parsePath and parseFilter guard against a panic in the parser: bad input
 // must be a 400, whatever it is.
 func parsePath(p string) (path fp.Path, err error) {
+	if path, ok := quickValuePath(p); ok {
+		return path, nil
+	}
+	return parsePathGenerally(p)
+}
+
+func parsePathGenerally(p string) (path fp.Path, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = fmt.Errorf("parse path: %v", v)

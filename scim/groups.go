@@ -35,6 +35,47 @@ func (g *groups) render(group *tokens.Group) map[string]any {
 	return rep
 }
 
+// addDisplays sets the display of each member of a group's representation
+// whose name is in displays.
+func addDisplays(rep map[string]any, displays map[string]string) {
+	if len(displays) == 0 {
+		return
+	}
+	for _, m := range elements(rep["members"]) {
+		if member, ok := m.(map[string]any); ok {
+			if id, _ := member["value"].(string); displays[id] != "" {
+				member["display"] = displays[id]
+			}
+		}
+	}
+}
+
+// displaysOf reads the names to show for the members of groups, unless the
+// request's projection leaves members out.
+func (g *groups) displaysOf(r *http.Request, found []tokens.Group, proj projection) (map[string]string, error) {
+	if !proj.includes("members", &groupShape) {
+		return nil, nil
+	}
+	var ids []string
+	for i := range found {
+		ids = append(ids, found[i].MemberIDs...)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	return g.h.svc.DisplayNames(r.Context(), requestOf(r).orgID(), ids)
+}
+
+// single is the resource of one group, with its members' names.
+func (g *groups) single(r *http.Request, group *tokens.Group) (elimity.Resource, error) {
+	proj := projectionOf(r)
+	displays, err := g.displaysOf(r, []tokens.Group{*group}, proj)
+	if err != nil {
+		return elimity.Resource{}, g.h.fail(r, err)
+	}
+	return g.resource(group, proj, displays), nil
+}
+
 // groupFrom sets every attribute of group from a representation.
 func groupFrom(rep map[string]any, group *tokens.Group) error {
 	var err error
@@ -74,25 +115,37 @@ func sameGroup(a, b *tokens.Group) bool {
 
 // checkMembers refuses members that are not users of the org, as a bad
 // value (400): the domain's not-found would read as "no such group".
-// Members already in the group (known) are not read again.
+// Members already in the group (known) are not read again; the others are
+// read in batches.
 func (g *groups) checkMembers(r *http.Request, group *tokens.Group, known []string) error {
+	isKnown := make(map[string]bool, len(known))
+	for _, id := range known {
+		isKnown[id] = true
+	}
+	var added []string
 	for _, id := range group.MemberIDs {
-		if slices.Contains(known, id) {
-			continue
+		if !isKnown[id] {
+			added = append(added, id)
 		}
-		_, err := g.h.svc.User(r.Context(), group.OrgID, id)
-		if tokens.ErrorCode(err) == tokens.NotFound {
+	}
+	if len(added) == 0 {
+		return nil
+	}
+	users, err := g.h.svc.DisplayNames(r.Context(), group.OrgID, added)
+	if err != nil {
+		return err
+	}
+	for _, id := range added {
+		if _, ok := users[id]; !ok {
 			return invalidValue("member %q is not a user of this organization", id)
-		}
-		if err != nil {
-			return err
 		}
 	}
 	return nil
 }
 
-func (g *groups) resource(group *tokens.Group, proj projection) elimity.Resource {
+func (g *groups) resource(group *tokens.Group, proj projection, displays map[string]string) elimity.Resource {
 	rep := g.render(group)
+	addDisplays(rep, displays)
 	proj.apply(rep, &groupShape)
 	return libraryResource(rep, group.ID, group.CreatedAt, group.UpdatedAt, group.Version)
 }
@@ -118,7 +171,7 @@ func (g *groups) Create(r *http.Request, attrs elimity.ResourceAttributes) (elim
 		return elimity.Resource{}, g.h.fail(r, err)
 	}
 	req.stamp(group.CreatedAt, group.UpdatedAt)
-	return g.resource(group, projectionOf(r)), nil
+	return g.single(r, group)
 }
 
 func (g *groups) Get(r *http.Request, id string) (elimity.Resource, error) {
@@ -126,7 +179,7 @@ func (g *groups) Get(r *http.Request, id string) (elimity.Resource, error) {
 	if err != nil {
 		return elimity.Resource{}, g.h.fail(r, err)
 	}
-	return g.resource(group, projectionOf(r)), nil
+	return g.single(r, group)
 }
 
 // GetAll completes elimity.ResourceHandler; handler.ServeHTTP serves lists
@@ -153,7 +206,7 @@ func (g *groups) Replace(r *http.Request, id string, attrs elimity.ResourceAttri
 		return elimity.Resource{}, g.h.fail(r, err)
 	}
 	requestOf(r).stamp(group.CreatedAt, group.UpdatedAt)
-	return g.resource(group, projectionOf(r)), nil
+	return g.single(r, group)
 }
 
 // patch applies PATCH operations; it returns the group's representation
@@ -161,7 +214,7 @@ func (g *groups) Replace(r *http.Request, id string, attrs elimity.ResourceAttri
 func (g *groups) patch(r *http.Request, id string, ops []patchOp) (map[string]any, int64, error) {
 	group, err := g.update(r, id, func(cur *tokens.Group) (*tokens.Group, error) {
 		rep := g.render(cur)
-		if err := applyPatch(rep, ops, &groupShape); err != nil {
+		if err := applyPatch(rep, ops, &groupShape, g.h.patchLimits()); err != nil {
 			return nil, err
 		}
 		next := &tokens.Group{ID: cur.ID, OrgID: cur.OrgID}
@@ -170,7 +223,15 @@ func (g *groups) patch(r *http.Request, id string, ops []patchOp) (map[string]an
 	if err != nil {
 		return nil, 0, err
 	}
-	return g.render(group), group.Version, nil
+	rep := g.render(group)
+	if proj := projectionOf(r); proj.requested() { // else the answer is a 204
+		displays, err := g.displaysOf(r, []tokens.Group{*group}, proj)
+		if err != nil {
+			return nil, 0, err
+		}
+		addDisplays(rep, displays)
+	}
+	return rep, group.Version, nil
 }
 
 // update writes the group change builds from the current one, through

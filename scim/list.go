@@ -40,6 +40,7 @@ const defaultMaxFilterCandidates = 10000
 // listRequest is what a list request asks for.
 type listRequest struct {
 	filter     fp.Expression // nil: none
+	rawFilter  string        // as given, rewritten (see rewriteFilter)
 	startIndex int           // 1-based
 	count      int
 	sortBy     tokens.Attr
@@ -89,7 +90,8 @@ func (h *handler) parseList(r *http.Request, endpoint string) (listRequest, erro
 		return req, err
 	}
 	if f := strings.TrimSpace(q.Get("filter")); f != "" {
-		if req.filter, err = h.validateFilter(rewriteFilter(f), endpoint); err != nil {
+		req.rawFilter = rewriteFilter(f)
+		if req.filter, err = h.validateFilter(req.rawFilter, endpoint); err != nil {
 			return req, err
 		}
 	}
@@ -206,25 +208,6 @@ func listProjection(r *http.Request, endpoint string) (projection, memberPage, e
 	return proj, page, nil
 }
 
-// includesMembers reports whether a group's representation keeps its
-// members under a projection.
-func includesMembers(p projection) bool {
-	if len(p.attributes) > 0 {
-		for _, a := range p.attributes {
-			if t, err := parseTarget(a, &groupShape); err == nil && !t.unknown && strings.EqualFold(t.attr, "members") {
-				return true
-			}
-		}
-		return false
-	}
-	for _, a := range p.excluded {
-		if t, err := parseTarget(a, &groupShape); err == nil && !t.unknown && strings.EqualFold(t.attr, "members") && t.sub == "" {
-			return false
-		}
-	}
-	return true
-}
-
 // serveList answers GET /Users and GET /Groups (and the searches made
 // into them).
 func (h *handler) serveList(w http.ResponseWriter, r *http.Request, endpoint string) {
@@ -280,6 +263,14 @@ func (u *users) query(r *http.Request, req listRequest) ([]map[string]any, int, 
 	if req.filter != nil {
 		cond, exact = pushdown(req.filter, &userShape, tokens.KindUsers)
 	}
+	if !exact {
+		// User.groups is read after the query: evaluated in memory, a
+		// filter on it would match no one. groups.value alone is
+		// answered by the store, exactly.
+		if err := unsupportedFilter("/Users", req.rawFilter); err != nil {
+			return nil, 0, err
+		}
+	}
 	q := tokens.Query{Where: cond, SortBy: req.sortBy, Descending: req.descending}
 	var found []tokens.User
 	var total int
@@ -306,9 +297,15 @@ func (u *users) query(r *http.Request, req listRequest) ([]map[string]any, int, 
 		}
 		found, total = pageOf(matched, req), len(matched)
 	}
+	groups, err := u.groupsOf(r, found, req.proj)
+	if err != nil {
+		return nil, 0, err
+	}
 	page := make([]map[string]any, len(found))
 	for i := range found {
-		page[i] = u.h.listed("/Users", u.render(&found[i]), req.proj, &userShape)
+		rep := u.render(&found[i])
+		u.addGroups(rep, groups[found[i].ID])
+		page[i] = u.h.listed("/Users", rep, req.proj, &userShape)
 	}
 	return page, total, nil
 }
@@ -322,7 +319,7 @@ func (g *groups) query(r *http.Request, req listRequest) ([]map[string]any, int,
 	if req.filter != nil {
 		cond, exact = pushdown(req.filter, &groupShape, tokens.KindGroups)
 	}
-	shown := includesMembers(req.proj)
+	shown := req.proj.includes("members", &groupShape)
 	q := tokens.Query{Where: cond, SortBy: req.sortBy, Descending: req.descending}
 	var found []tokens.Group
 	var total int
@@ -363,9 +360,15 @@ func (g *groups) query(r *http.Request, req listRequest) ([]map[string]any, int,
 			found[i].MemberIDs = ids
 		}
 	}
+	displays, err := g.displaysOf(r, found, req.proj)
+	if err != nil {
+		return nil, 0, err
+	}
 	page := make([]map[string]any, len(found))
 	for i := range found {
-		page[i] = g.h.listed("/Groups", g.render(&found[i]), req.proj, &groupShape)
+		rep := g.render(&found[i])
+		addDisplays(rep, displays)
+		page[i] = g.h.listed("/Groups", rep, req.proj, &groupShape)
 	}
 	return page, total, nil
 }
@@ -429,13 +432,25 @@ func (h *handler) serveGet(w http.ResponseWriter, r *http.Request, endpoint, id 
 	var version int64
 	if endpoint == "/Users" {
 		var user *tokens.User
+		var groups map[string][]tokens.GroupRef
 		if user, err = h.users.get(r, id); err == nil {
-			rep, version = h.listed(endpoint, h.users.render(user), proj, &userShape), user.Version
+			groups, err = h.users.groupsOf(r, []tokens.User{*user}, proj)
+		}
+		if err == nil {
+			rep, version = h.users.render(user), user.Version
+			h.users.addGroups(rep, groups[user.ID])
+			h.listed(endpoint, rep, proj, &userShape)
 		}
 	} else {
 		var group *tokens.Group
-		if group, err = h.groups.read(r, id, includesMembers(proj), members); err == nil {
-			rep, version = h.listed(endpoint, h.groups.render(group), proj, &groupShape), group.Version
+		var displays map[string]string
+		if group, err = h.groups.read(r, id, proj.includes("members", &groupShape), members); err == nil {
+			displays, err = h.groups.displaysOf(r, []tokens.Group{*group}, proj)
+		}
+		if err == nil {
+			rep, version = h.groups.render(group), group.Version
+			addDisplays(rep, displays)
+			h.listed(endpoint, rep, proj, &groupShape)
 		}
 	}
 	if err != nil {

@@ -408,3 +408,31 @@ func TestListParameters(t *testing.T) {
 		t.Errorf("GET /Users/: %d %s", r.status, r.raw)
 	}
 }
+
+// TestUsersByGroup checks that a filter on the IDs of a user's groups is
+// answered (by the store), while one on another part of groups is refused.
+func TestUsersByGroup(t *testing.T) {
+	lf := newListFixture(t, "sqlite", Options{})
+	ann := lf.user("ann", "Ann", "ann@example.com")
+	lf.advance(time.Second)
+	bob := lf.user("bob", "Bob", "bob@example.com")
+	lf.advance(time.Second)
+	lf.user("cid", "Cid", "cid@example.com")
+	eng := lf.group("Engineering", ann, bob)
+	ops := lf.group("Ops", bob)
+	for _, tt := range []struct {
+		filter string
+		want   []string
+	}{
+		{`groups.value eq "` + eng + `"`, []string{"ann", "bob"}},
+		{`groups eq "` + ops + `" and userName sw "b"`, []string{"bob"}},
+		{`groups[value eq "` + ops + `"] or userName eq "cid"`, []string{"bob", "cid"}},
+		{`not (groups pr)`, []string{"cid"}},
+	} {
+		r := lf.do("GET", "/scim/v2/Users?filter="+url.QueryEscape(tt.filter), "")
+		if got := names(t, r, "userName"); !slices.Equal(got, tt.want) {
+			t.Errorf("filter %s = %v, want %v", tt.filter, got, tt.want)
+		}
+	}
+	checkError(t, lf.do("GET", "/scim/v2/Users?filter="+url.QueryEscape(`groups.display eq "Ops"`), ""), http.StatusBadRequest, "invalidFilter")
+}

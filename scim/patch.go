@@ -1,7 +1,9 @@
 package scim
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"reflect"
 	"slices"
@@ -21,8 +23,12 @@ import (
 // which must remove only the listed members, and an enterprise manager
 // given as a bare id string.
 
-// maxPatchOperations bounds the work one request can ask for.
-const maxPatchOperations = 1000
+// patchLimits bound the work one PATCH request can ask for (see
+// Options.MaxPatchOperations and Options.MaxPatchValues).
+type patchLimits struct {
+	operations int // operations in one request
+	values     int // values one request gives a multi-valued attribute, over all its operations
+}
 
 type patchOp struct {
 	op    string // "add", "replace" or "remove"
@@ -33,7 +39,7 @@ type patchOp struct {
 // parsePatch reads a PatchOp message. Operation names are accepted in any
 // letter case (Entra sends "Replace"), and so are the member names of the
 // message.
-func parsePatch(body []byte) ([]patchOp, error) {
+func parsePatch(body []byte, limits patchLimits) ([]patchOp, error) {
 	v, err := decodeJSON(body)
 	if err != nil {
 		return nil, err
@@ -50,8 +56,9 @@ func parsePatch(body []byte) ([]patchOp, error) {
 	if !ok || len(list) == 0 {
 		return nil, invalidSyntax("Operations must be an array of one or more operations")
 	}
-	if len(list) > maxPatchOperations {
-		return nil, invalidValue("a PATCH request may hold at most %d operations, not %d", maxPatchOperations, len(list))
+	if len(list) > limits.operations {
+		return nil, tooLarge("this PATCH request holds %d operations, more than the %d one request may hold "+
+			"(scimgate's scim.max_patch_operations): send them in several requests", len(list), limits.operations)
 	}
 	ops := make([]patchOp, len(list))
 	for i, item := range list {
@@ -78,16 +85,40 @@ func parsePatch(body []byte) ([]patchOp, error) {
 	return ops, nil
 }
 
+// patcher applies the operations of one PATCH request to a representation
+// of a resource. The multi-valued attributes it changes are held as
+// valueLists while it works, and written back by flush, so that an
+// operation adding, removing or selecting by value M values of an attribute
+// of N costs O(M), plus O(N) once per attribute and request.
+type patcher struct {
+	rep    map[string]any
+	shape  *resourceShape
+	limits patchLimits
+	lists  map[listKey]*valueList
+	given  map[string]int // values given so far, by attribute
+}
+
+// listKey names a multi-valued attribute: the map holding it (the
+// representation, or an extension's object) and its lower-cased name.
+type listKey struct {
+	container uintptr
+	name      string
+}
+
 // applyPatch applies ops, in order, to rep, a representation of a
 // resource of shape.
-func applyPatch(rep map[string]any, ops []patchOp, shape *resourceShape) error {
+func applyPatch(rep map[string]any, ops []patchOp, shape *resourceShape, limits patchLimits) error {
+	p := &patcher{rep: rep, shape: shape, limits: limits, lists: map[listKey]*valueList{}, given: map[string]int{}}
 	for _, o := range ops {
 		if strings.TrimSpace(o.path) != "" {
 			t, err := parseTarget(o.path, shape)
 			if err != nil {
 				return err
 			}
-			if err := apply(rep, o.op, t, o.value, shape, true); err != nil {
+			if !shape.knows(t) {
+				return unknownPath(o.path, shape)
+			}
+			if err := p.apply(rep, o.op, t, o.value, true); err != nil {
 				return err
 			}
 			continue
@@ -95,46 +126,58 @@ func applyPatch(rep map[string]any, ops []patchOp, shape *resourceShape) error {
 		if o.op == "remove" {
 			return noTarget("a remove operation needs a path")
 		}
-		if err := applyPathless(rep, o.op, o.value, shape); err != nil {
+		if err := p.applyPathless(o.op, o.value); err != nil {
 			return err
 		}
 	}
+	p.flush()
 	return nil
+}
+
+// unknownPath refuses a PATCH path outside the resource's schemas: a
+// client told 200 would believe the change was made. A path of an
+// extension written with "." before the attribute (Microsoft's test
+// collection sends urn:…:enterprise:2.0:User.manager) gets a suggestion.
+func unknownPath(path string, shape *resourceShape) error {
+	p := strings.TrimSpace(path)
+	for _, urn := range append([]string{shape.core}, shape.extensions...) {
+		if len(p) > len(urn)+1 && strings.EqualFold(p[:len(urn)], urn) && p[len(urn)] == '.' {
+			return invalidPath("%q names no attribute of a %s: an attribute of %s is written %s:%s", path, shape.resource, urn, urn, p[len(urn)+1:])
+		}
+	}
+	schemas := strings.Join(append([]string{shape.core}, shape.extensions...), ", ")
+	return invalidPath("%q names no attribute of a %s (schemas %s)", path, shape.resource, schemas)
 }
 
 // applyPathless applies an add or replace without a path: each member of
 // the value is an attribute path (Okta: "active"; Entra: "name.givenName",
 // "urn:…:enterprise:2.0:User:employeeNumber") and its value. Read-only
 // attributes in it are ignored: Okta sends the id along with a new
-// displayName.
-func applyPathless(rep map[string]any, op string, value any, shape *resourceShape) error {
+// displayName. So are attributes of no schema, as in a POST or PUT body.
+func (p *patcher) applyPathless(op string, value any) error {
 	members, ok := value.(map[string]any)
 	if !ok {
 		return invalidValue("an %s operation without a path needs an object value", op)
 	}
-	keys := make([]string, 0, len(members))
-	for k := range members {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys) // a stable order when two keys differ only in case
-	for _, k := range keys {
-		t, err := parseTarget(k, shape)
+	for _, k := range sortedKeys(members) { // a stable order when two keys differ only in case
+		t, err := parseTarget(k, p.shape)
 		if err != nil {
 			return err
 		}
-		if err := apply(rep, op, t, members[k], shape, false); err != nil {
+		if err := p.apply(p.rep, op, t, members[k], false); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// apply applies one operation at t. explicit tells a path the client wrote
-// (a read-only target is refused) from a member of a pathless value (one
-// is ignored).
-func apply(rep map[string]any, op string, t target, value any, shape *resourceShape, explicit bool) error {
+// apply applies one operation at t in rep. explicit tells a path the
+// client wrote (a read-only target is refused) from a member of a
+// pathless value (one is ignored).
+func (p *patcher) apply(rep map[string]any, op string, t target, value any, explicit bool) error {
+	shape := p.shape
 	if t.unknown {
-		return nil // an attribute of another schema: dropped, as on POST and PUT
+		return nil // an attribute of another schema in a value: dropped, as on POST and PUT
 	}
 	container := rep
 	if t.extension != "" {
@@ -158,7 +201,7 @@ func apply(rep map[string]any, op string, t target, value any, shape *resourceSh
 					return err
 				}
 				sub.extension = t.extension
-				if err := apply(rep, op, sub, members[k], shape, explicit); err != nil {
+				if err := p.apply(rep, op, sub, members[k], explicit); err != nil {
 					return err
 				}
 			}
@@ -185,24 +228,42 @@ func apply(rep map[string]any, op string, t target, value any, shape *resourceSh
 	if !exists {
 		key = shape.spell(t.attr)
 	}
-	current := container[key]
-	multi := shape.multiValued[lower] && t.extension == "" || isArray(current)
+	sites := isSites(t)
+	if sites && t.filter == nil && t.sub == "" && value != nil {
+		var err error
+		if value, err = siteValues(value); err != nil {
+			return err
+		}
+	}
+	list := p.list(container, key, sites, false)
+	var current any
+	if list == nil {
+		current = container[key]
+	}
+	multi := list != nil || sites || shape.multiValued[lower] && t.extension == "" || isArray(current)
+	if multi && t.filter == nil && value != nil {
+		if err := p.count(t, len(elements(value))); err != nil {
+			return err
+		}
+	}
 
 	switch {
 	case t.filter != nil:
 		if !multi {
 			return invalidPath("%s has a single value: a value filter cannot select from it", t.attr)
 		}
-		return applyFiltered(container, key, op, t, value, shape)
+		return p.applyFiltered(p.list(container, key, sites, true), op, t, value)
 
 	case t.sub != "":
 		if op == "remove" && t.extension == "" && shape.required[lower] {
 			return mutability("%s is required", t.attr)
 		}
-		if list, ok := current.([]any); ok { // emails.type: every value's
-			for _, v := range list {
-				if m, ok := v.(map[string]any); ok {
+		if multi { // emails.type: every value's
+			list = p.list(container, key, sites, true)
+			for i := range list.items {
+				if m, ok := list.items[i].(map[string]any); ok && !list.gone[i] {
 					setMember(m, t.sub, op, value, shape)
+					list.changed(i)
 				}
 			}
 			return nil
@@ -224,28 +285,20 @@ func apply(rep map[string]any, op string, t target, value any, shape *resourceSh
 		}
 		if value != nil && multi {
 			// Entra: remove only the listed values.
-			remaining := slices.DeleteFunc(slices.Clone(elements(current)), func(v any) bool {
-				return slices.ContainsFunc(elements(value), func(gone any) bool { return sameValue(v, gone) })
-			})
-			setOrDelete(container, key, remaining)
+			p.list(container, key, sites, true).remove(elements(value))
 			return nil
 		}
+		p.drop(container, key)
 		delete(container, key)
 		return nil
 
+	case multi && op == "replace":
+		p.drop(container, key)
+		setOrDelete(container, key, slices.Clone(elements(value)))
+		return nil
+
 	case multi:
-		added := elements(value)
-		if op == "replace" {
-			setOrDelete(container, key, slices.Clone(added))
-			return nil
-		}
-		list := slices.Clone(elements(current))
-		for _, v := range added {
-			if !slices.ContainsFunc(list, func(have any) bool { return sameValue(have, v) }) {
-				list = append(list, v)
-			}
-		}
-		setOrDelete(container, key, list)
+		p.list(container, key, sites, true).add(elements(value))
 		return nil
 
 	default:
@@ -264,58 +317,131 @@ func apply(rep map[string]any, op string, t target, value any, shape *resourceSh
 	}
 }
 
+// count adds n values given for the attribute t names, and refuses a
+// request that gives more than the limit.
+func (p *patcher) count(t target, n int) error {
+	name := strings.ToLower(t.attr)
+	if t.extension != "" {
+		name = t.extension + ":" + t.attr
+	}
+	p.given[strings.ToLower(name)] += n
+	if given := p.given[strings.ToLower(name)]; given > p.limits.values {
+		return tooLarge("this PATCH request gives %d values for %s, more than the %d one request may give an attribute "+
+			"(scimgate's scim.max_patch_values): send them in several requests", given, name, p.limits.values)
+	}
+	return nil
+}
+
+// list returns the valueList of the attribute at key in container, made
+// from its values if create is set and there is none yet.
+func (p *patcher) list(container map[string]any, key string, sites, create bool) *valueList {
+	k := listKey{reflect.ValueOf(container).Pointer(), strings.ToLower(key)}
+	l := p.lists[k]
+	if l == nil && create {
+		keyOf := sameValueKey
+		if sites {
+			keyOf = siteKey
+		}
+		l = newValueList(container, key, elements(container[key]), keyOf)
+		p.lists[k] = l
+	}
+	return l
+}
+
+// drop forgets the valueList of an attribute that an operation replaces
+// or removes whole.
+func (p *patcher) drop(container map[string]any, key string) {
+	delete(p.lists, listKey{reflect.ValueOf(container).Pointer(), strings.ToLower(key)})
+}
+
+// flush writes every valueList back to the representation. A list whose
+// container an operation removed (a whole extension) writes to a map no
+// longer in it, which is harmless.
+func (p *patcher) flush() {
+	for _, l := range p.lists {
+		setOrDelete(l.container, l.key, l.values())
+	}
+	clear(p.lists)
+}
+
 // applyFiltered applies an operation to the values of a multi-valued
 // attribute that a value filter selects.
-func applyFiltered(container map[string]any, key, op string, t target, value any, shape *resourceShape) error {
-	list := slices.Clone(elements(container[key]))
+func (p *patcher) applyFiltered(list *valueList, op string, t target, value any) error {
+	shape := p.shape
 	parent := strings.ToLower(t.attr)
-	var selected []int
-	for i, v := range list {
-		if m, ok := v.(map[string]any); ok && matches(t.filter, m, shape, parent) {
-			selected = append(selected, i)
-		}
-	}
+	selected := list.selectFilter(t.filter, shape, parent)
 	if op == "remove" {
 		// Removing what is not there leaves the resource as asked.
-		if t.sub != "" {
-			for _, i := range selected {
-				setMember(list[i].(map[string]any), t.sub, op, nil, shape)
+		for _, i := range selected {
+			if t.sub == "" {
+				list.kill(i)
+			} else if m, ok := list.items[i].(map[string]any); ok {
+				setMember(m, t.sub, op, nil, shape)
+				list.changed(i)
 			}
-			return nil
 		}
-		for _, i := range slices.Backward(selected) {
-			list = slices.Delete(list, i, i+1)
-		}
-		setOrDelete(container, key, list)
 		return nil
 	}
 	if len(selected) == 0 {
-		// Entra adds a work address by replacing emails[type eq "work"].value:
-		// a filter of equalities describes the value to create.
+		// A replace that selects nothing has no target (RFC 7644
+		// 3.5.2.3), except the shape Entra sends to set an address or a
+		// number of a kind the user has none of yet,
+		// emails[type eq "work"].value: a filter on a canonical type. An
+		// add creates the value a filter of equalities describes.
 		created, ok := valueFromFilter(t.filter)
-		if !ok {
+		if !ok || op == "replace" && !createsOnReplace(t) {
 			return noTarget("no value of %s matches the filter", t.attr)
 		}
-		list = append(list, created)
-		selected = []int{len(list) - 1}
+		selected = []int{list.push(created)}
 	}
 	for _, i := range selected {
-		m := list[i].(map[string]any)
-		switch members, isObj := value.(map[string]any); {
-		case t.sub != "":
+		m, isObj := list.items[i].(map[string]any)
+		members, valueIsObj := value.(map[string]any)
+		switch {
+		case t.sub != "" && isObj:
 			setMember(m, t.sub, op, value, shape)
-		case !isObj:
+		case t.sub != "":
+			return invalidPath("%s has simple values: they have no sub-attribute %s", t.attr, t.sub)
+		case !isObj && !valueIsObj && value != nil:
+			list.items[i] = value // a simple value, such as a site's name
+		case !valueIsObj:
 			return invalidValue("the value for %s[…] must be an object", t.attr)
-		case op == "replace":
-			list[i] = members
+		case op == "replace" || !isObj:
+			list.items[i] = members
 		default:
 			for _, k := range sortedKeys(members) {
 				setMember(m, k, op, members[k], shape)
 			}
 		}
+		list.changed(i)
 	}
-	container[key] = list
 	return nil
+}
+
+// canonicalTypes are the values RFC 7643 4.1.2 gives the type of each
+// multi-valued attribute of a User that has one.
+var canonicalTypes = map[string][]string{
+	"emails":       {"work", "home", "other"},
+	"phonenumbers": {"work", "home", "mobile", "fax", "pager", "other"},
+	"ims":          {"aim", "gtalk", "icq", "xmpp", "msn", "skype", "qq", "yahoo"},
+	"photos":       {"photo", "thumbnail"},
+	"addresses":    {"work", "home", "other"},
+}
+
+// createsOnReplace reports whether a replace whose filter selects nothing
+// creates the value: the path is attr[type eq "<a canonical type>"].sub,
+// which is how Entra sets the work address of a user who has none
+// (emails[type eq "work"].value) and the numbers and addresses of its
+// default mappings.
+func createsOnReplace(t target) bool {
+	e, ok := t.filter.(*fp.AttributeExpression)
+	if !ok || t.sub == "" || !strings.EqualFold(string(e.Operator), string(fp.EQ)) ||
+		e.AttributePath.URIPrefix != nil || e.AttributePath.SubAttribute != nil ||
+		!strings.EqualFold(e.AttributePath.AttributeName, "type") {
+		return false
+	}
+	kind, ok := compareValue(e).(string)
+	return ok && slices.ContainsFunc(canonicalTypes[strings.ToLower(t.attr)], func(c string) bool { return strings.EqualFold(c, kind) })
 }
 
 // valueFromFilter builds the value a filter of eq comparisons joined by
@@ -369,13 +495,9 @@ func setOrDelete(container map[string]any, key string, list []any) {
 	container[key] = list
 }
 
-// sameValue reports whether two values of a multi-valued attribute are the
-// same one: complex values by their "value" (Entra's {"$ref": null,
-// "value": "id"} names member {"value": "id", "$ref": "…"}).
-func sameValue(a, b any) bool {
-	return reflect.DeepEqual(identifying(a), identifying(b))
-}
-
+// identifying is what tells values of a multi-valued attribute apart:
+// complex values by their "value" (Entra's {"$ref": null, "value": "id"}
+// names member {"value": "id", "$ref": "…"}).
 func identifying(v any) any {
 	if m, ok := v.(map[string]any); ok {
 		if k, ok := lookupFold(m, "value"); ok {
@@ -384,6 +506,35 @@ func identifying(v any) any {
 	}
 	return v
 }
+
+// sameValueKey is a string equal for two values exactly when they are the
+// same value of a multi-valued attribute: their identifying parts are
+// equal JSON values of the same type.
+func sameValueKey(v any) string {
+	switch id := identifying(v).(type) {
+	case nil:
+		return "n"
+	case string:
+		return "s" + id
+	case bool:
+		if id {
+			return "t"
+		}
+		return "f"
+	case json.Number:
+		return "d" + string(id)
+	default:
+		b, err := json.Marshal(id) // maps with sorted keys
+		if err != nil {
+			return fmt.Sprintf("?%#v", id)
+		}
+		return "j" + string(b)
+	}
+}
+
+// sameValue reports whether two values of a multi-valued attribute are the
+// same one.
+func sameValue(a, b any) bool { return sameValueKey(a) == sameValueKey(b) }
 
 func isArray(v any) bool {
 	_, ok := v.([]any)
@@ -399,9 +550,13 @@ func sortedKeys(m map[string]any) []string {
 	return keys
 }
 
+func (h *handler) patchLimits() patchLimits {
+	return patchLimits{operations: h.opts.MaxPatchOperations, values: h.opts.MaxPatchValues}
+}
+
 // servePatch answers PATCH /Users/{id} and /Groups/{id}.
 func (h *handler) servePatch(w http.ResponseWriter, r *http.Request, endpoint, id string, body []byte) {
-	ops, err := parsePatch(body)
+	ops, err := parsePatch(body, h.patchLimits())
 	if err != nil {
 		h.writeError(w, r, err)
 		return

@@ -12,6 +12,7 @@ import (
 var (
 	testUsers  = &users{h: &handler{opts: Options{BaseURL: Prefix}}}
 	testGroups = &groups{h: testUsers.h}
+	testLimits = patchLimits{operations: DefaultMaxPatchOperations, values: DefaultMaxPatchValues}
 )
 
 func sampleUser() *tokens.User {
@@ -23,7 +24,7 @@ func sampleUser() *tokens.User {
 			{Value: "bjensen@example.com", Type: "work", Primary: true},
 			{Value: "babs@jensen.org", Type: "home"},
 		},
-		EmployeeNumber: "701984", ManagerID: "usr_boss", Active: true,
+		EmployeeNumber: "701984", ManagerID: "usr_boss", Sites: []string{"Melbourne", "Sydney"}, Active: true,
 		CreatedAt: at, UpdatedAt: at, Version: 3,
 	}
 }
@@ -31,13 +32,13 @@ func sampleUser() *tokens.User {
 // patchUser applies a PATCH body to sampleUser as the handler does.
 func patchUser(t *testing.T, body string) (*tokens.User, error) {
 	t.Helper()
-	ops, err := parsePatch([]byte(body))
+	ops, err := parsePatch([]byte(body), testLimits)
 	if err != nil {
 		return nil, err
 	}
 	cur := sampleUser()
 	rep := testUsers.render(cur)
-	if err := applyPatch(rep, ops, &userShape); err != nil {
+	if err := applyPatch(rep, ops, &userShape, testLimits); err != nil {
 		return nil, err
 	}
 	next := &tokens.User{ID: cur.ID, OrgID: cur.OrgID, Active: cur.Active}
@@ -108,8 +109,34 @@ func TestPatchUser(t *testing.T) {
 			func(u *tokens.User) { u.ManagerID, u.EmployeeNumber = "", "" }},
 		{"an attribute outside the schema is dropped", `{"op": "add", "path": "phoneNumbers[type eq \"work\"].value", "value": "555"}`,
 			func(u *tokens.User) {}},
-		{"an extension this server lacks is dropped", `{"op": "replace", "path": "urn:ietf:params:scim:schemas:extension:Custom:2.0:User:badge", "value": "7"}`,
+		{"an attribute of another schema in a pathless value is dropped", `{"op": "replace", "value": {"urn:ietf:params:scim:schemas:extension:Custom:2.0:User:badge": "7", "nickName": "B"}}`,
 			func(u *tokens.User) {}},
+
+		// Sites: Okta sends string arrays, Entra one string, comma-separated for several.
+		{"okta adds sites", `{"op": "add", "path": "urn:ietf:params:scim:schemas:extension:scimgate:2.0:User:sites", "value": ["Perth", "Darwin"]}`,
+			func(u *tokens.User) { u.Sites = append(u.Sites, "Perth", "Darwin") }},
+		{"entra adds one site as a string", `{"op": "Add", "path": "urn:ietf:params:scim:schemas:extension:scimgate:2.0:User:sites", "value": "Perth"}`,
+			func(u *tokens.User) { u.Sites = append(u.Sites, "Perth") }},
+		{"entra replaces the sites with a comma-separated string", `{"op": "Replace", "path": "urn:ietf:params:scim:schemas:extension:scimgate:2.0:User:sites", "value": "Perth, Darwin"}`,
+			func(u *tokens.User) { u.Sites = []string{"Perth", "Darwin"} }},
+		{"sites as value objects", `{"op": "add", "path": "urn:ietf:params:scim:schemas:extension:scimgate:2.0:User:sites", "value": [{"value": "Perth"}]}`,
+			func(u *tokens.User) { u.Sites = append(u.Sites, "Perth") }},
+		{"adding a site in another letter case changes nothing", `{"op": "add", "path": "urn:ietf:params:scim:schemas:extension:scimgate:2.0:User:sites", "value": ["SYDNEY"]}`,
+			func(u *tokens.User) {}},
+		{"remove a site by value, in any letter case", `{"op": "Remove", "path": "urn:ietf:params:scim:schemas:extension:scimgate:2.0:User:sites", "value": "sydney"}`,
+			func(u *tokens.User) { u.Sites = []string{"Melbourne"} }},
+		{"remove a site by filter", `{"op": "remove", "path": "urn:ietf:params:scim:schemas:extension:scimgate:2.0:User:sites[value eq \"MELBOURNE\"]"}`,
+			func(u *tokens.User) { u.Sites = []string{"Sydney"} }},
+		{"remove every site", `{"op": "remove", "path": "urn:ietf:params:scim:schemas:extension:scimgate:2.0:User:sites"}`,
+			func(u *tokens.User) { u.Sites = []string{} }},
+		{"replace the sites with nothing", `{"op": "replace", "path": "urn:ietf:params:scim:schemas:extension:scimgate:2.0:User:sites", "value": []}`,
+			func(u *tokens.User) { u.Sites = []string{} }},
+		{"pathless, keyed by the flattened path", `{"op": "Replace", "value": {"urn:ietf:params:scim:schemas:extension:scimgate:2.0:User:sites": "Perth"}}`,
+			func(u *tokens.User) { u.Sites = []string{"Perth"} }},
+		{"pathless, with the whole extension", `{"op": "add", "value": {"urn:ietf:params:scim:schemas:extension:scimgate:2.0:User": {"sites": "Perth,Sydney"}}}`,
+			func(u *tokens.User) { u.Sites = append(u.Sites, "Perth") }},
+		{"sites in order of operations", `{"op": "replace", "path": "urn:ietf:params:scim:schemas:extension:scimgate:2.0:User:sites", "value": "A,B"}, {"op": "remove", "path": "urn:ietf:params:scim:schemas:extension:scimgate:2.0:User:sites", "value": "a"}, {"op": "add", "path": "urn:ietf:params:scim:schemas:extension:scimgate:2.0:User:sites", "value": "C"}`,
+			func(u *tokens.User) { u.Sites = []string{"B", "C"} }},
 		{"attribute names in other letter case", `{"op": "replace", "value": {"DISPLAYNAME": "B", "Name.GivenName": "C"}}`,
 			func(u *tokens.User) { u.DisplayName, u.GivenName = "B", "C" }},
 		{"operations apply in order", `{"op": "replace", "path": "displayName", "value": "1"}, {"op": "remove", "path": "displayName"}, {"op": "add", "path": "displayName", "value": "3"}`,
@@ -167,12 +194,12 @@ func TestPatchGroupMembers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ops, err := parsePatch([]byte(entraPatch(tt.ops)))
+			ops, err := parsePatch([]byte(entraPatch(tt.ops)), testLimits)
 			if err != nil {
 				t.Fatal(err)
 			}
 			rep := testGroups.render(cur)
-			if err := applyPatch(rep, ops, &groupShape); err != nil {
+			if err := applyPatch(rep, ops, &groupShape, testLimits); err != nil {
 				t.Fatal(err)
 			}
 			next := &tokens.Group{}

@@ -129,6 +129,25 @@ func splitList(s string) []string {
 
 func (p projection) requested() bool { return len(p.attributes) > 0 || len(p.excluded) > 0 }
 
+// includes reports whether the projection keeps some of a core attribute,
+// so that what it leaves out need not be read.
+func (p projection) includes(attr string, shape *resourceShape) bool {
+	names := func(list []string, whole bool) bool {
+		return slices.ContainsFunc(list, func(a string) bool {
+			t, err := parseTarget(a, shape)
+			return err == nil && t.extension == "" && strings.EqualFold(t.attr, attr) && (!whole || t.sub == "")
+		})
+	}
+	if len(p.attributes) > 0 {
+		return names(p.attributes, false)
+	}
+	return !names(p.excluded, true)
+}
+
+// alwaysReturned are the attributes a projection never removes (RFC 7643
+// 7, "returned": "always").
+var alwaysReturned = set("id", "schemas", "meta")
+
 // apply trims a representation. id, schemas and meta always stay; a name
 // that is not an attribute selects nothing.
 func (p projection) apply(rep map[string]any, shape *resourceShape) {
@@ -153,7 +172,7 @@ func (p projection) apply(rep map[string]any, shape *resourceShape) {
 	}
 	for _, a := range p.excluded {
 		t, err := parseTarget(a, shape)
-		if err != nil || t.unknown || t.filter != nil || shape.readOnly[strings.ToLower(t.attr)] && t.extension == "" {
+		if err != nil || t.unknown || t.filter != nil || alwaysReturned[strings.ToLower(t.attr)] && t.extension == "" {
 			continue
 		}
 		removeAttribute(rep, t)

@@ -2,6 +2,7 @@ package scim
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 
 	scimerrors "github.com/elimity-com/scim/errors"
@@ -16,6 +17,11 @@ const (
 	groupURN          = "urn:ietf:params:scim:schemas:core:2.0:Group"
 	patchOpURN        = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 	searchRequestURN  = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+
+	// scimgateUserURN is scimgate's extension of User: a person's sites. It
+	// has the shape Microsoft Entra requires of a custom extension
+	// (urn:ietf:params:scim:schemas:extension:<name>:2.0:User:<attribute>).
+	scimgateUserURN = "urn:ietf:params:scim:schemas:extension:scimgate:2.0:User"
 )
 
 // The published schemas hold only what the tokens domain stores: the
@@ -67,6 +73,21 @@ func userSchema() schema.Schema {
 				Name:        "active",
 				Description: optional.NewString("Whether the user may use scimgate. Setting it to false expires every token of the user."),
 			})),
+			schema.ComplexCoreAttribute(schema.ComplexParams{
+				Name:        "groups",
+				Description: optional.NewString("The groups the user is a member of; change them through the Group resource."),
+				MultiValued: true,
+				Mutability:  schema.AttributeMutabilityReadOnly(),
+				SubAttributes: []schema.SimpleParams{
+					schema.SimpleStringParams(schema.StringParams{Name: "value", CaseExact: true, Mutability: schema.AttributeMutabilityReadOnly(),
+						Description: optional.NewString("The id of the Group.")}),
+					schema.SimpleReferenceParams(schema.ReferenceParams{Name: "$ref", ReferenceTypes: []schema.AttributeReferenceType{"Group"},
+						Mutability:  schema.AttributeMutabilityReadOnly(),
+						Description: optional.NewString("The URI of the Group.")}),
+					schema.SimpleStringParams(schema.StringParams{Name: "display", Mutability: schema.AttributeMutabilityReadOnly(),
+						Description: optional.NewString("The displayName of the Group.")}),
+				},
+			}),
 		},
 	}
 }
@@ -96,6 +117,26 @@ func enterpriseUserSchema() schema.Schema {
 	}
 }
 
+// scimgateUserSchema is the extension that carries a person's sites, for
+// Okta custom attributes (a string array) and Entra attribute mappings (a
+// string, comma-separated for several sites).
+func scimgateUserSchema() schema.Schema {
+	return schema.Schema{
+		ID:          scimgateUserURN,
+		Name:        optional.NewString("ScimgateUser"),
+		Description: optional.NewString("What scimgate forwards of a person besides the core and enterprise attributes"),
+		Attributes: []schema.CoreAttribute{
+			schema.SimpleCoreAttribute(schema.SimpleStringParams(schema.StringParams{
+				Name:        "sites",
+				MultiValued: true,
+				Description: optional.NewString("The names of the sites the user is a member of, compared without regard to letter case. " +
+					"A string value may list several, separated by commas; a site name cannot contain a comma. " +
+					"Sites the organization does not have are created on first use, or refused, as scimgate is configured."),
+			})),
+		},
+	}
+}
+
 func groupSchema() schema.Schema {
 	return schema.Schema{
 		ID:          groupURN,
@@ -121,6 +162,8 @@ func groupSchema() schema.Schema {
 					schema.SimpleStringParams(schema.StringParams{Name: "type", CanonicalValues: []string{"User"},
 						Mutability:  schema.AttributeMutabilityImmutable(),
 						Description: optional.NewString("Always 'User'.")}),
+					schema.SimpleStringParams(schema.StringParams{Name: "display", Mutability: schema.AttributeMutabilityReadOnly(),
+						Description: optional.NewString("The User's displayName, or its userName when it has none.")}),
 				},
 			}),
 		},
@@ -130,6 +173,7 @@ func groupSchema() schema.Schema {
 // resourceShape is what PATCH and the filters need to know of a resource's
 // attributes, by lower-cased name.
 type resourceShape struct {
+	resource   string   // "User" or "Group", for messages
 	core       string   // the core schema URN, which may prefix any path
 	extensions []string // extension URNs; their attributes live under the URN
 	// names spells each known attribute and sub-attribute the schema's way.
@@ -138,29 +182,85 @@ type resourceShape struct {
 	readOnly    map[string]bool // refused as a PATCH path; ignored in a pathless value
 	required    map[string]bool // cannot be removed
 	caseExact   map[string]bool // compared with letter case, by dotted name
+	// known holds every attribute of the resource's schemas in RFC 7643,
+	// stored or not, as a dotted lower-cased name, with "<urn>:" before
+	// those of an extension: a PATCH path outside it is an invalidPath.
+	known map[string]bool
 }
 
 var userShape = resourceShape{
+	resource:   "User",
 	core:       userURN,
-	extensions: []string{enterpriseUserURN},
+	extensions: []string{enterpriseUserURN, scimgateUserURN},
 	names: canonicalNames("id", "externalId", "meta", "schemas", "userName", "name", "givenName", "familyName",
 		"formatted", "displayName", "emails", "value", "type", "primary", "display", "active", "groups",
 		"employeeNumber", "manager", "$ref", "phoneNumbers", "addresses", "roles", "entitlements", "ims", "photos",
-		"x509Certificates"),
+		"x509Certificates", "sites"),
 	multiValued: set("emails", "groups", "phonenumbers", "addresses", "roles", "entitlements", "ims", "photos",
 		"x509certificates"),
 	readOnly:  set("id", "meta", "schemas", "groups"),
 	required:  set("username"),
-	caseExact: set("id", "externalid", "manager", "manager.value", "meta.version"),
+	caseExact: set("id", "externalid", "manager", "manager.value", "meta.version", "groups.value"),
+	known: knownAttributes(commonAttributes, "userName", "name", "displayName", "nickName", "profileUrl", "title",
+		"userType", "preferredLanguage", "locale", "timezone", "active", "password",
+		"emails", "phoneNumbers", "ims", "photos", "entitlements", "roles", "x509Certificates", "addresses", "groups",
+		"name.formatted", "name.familyName", "name.givenName", "name.middleName", "name.honorificPrefix", "name.honorificSuffix",
+		"emails.value", "emails.display", "emails.type", "emails.primary",
+		"phoneNumbers.value", "phoneNumbers.display", "phoneNumbers.type", "phoneNumbers.primary",
+		"ims.value", "ims.display", "ims.type", "ims.primary",
+		"photos.value", "photos.display", "photos.type", "photos.primary",
+		"entitlements.value", "entitlements.display", "entitlements.type", "entitlements.primary",
+		"roles.value", "roles.display", "roles.type", "roles.primary",
+		"x509Certificates.value", "x509Certificates.display", "x509Certificates.type", "x509Certificates.primary",
+		"addresses.formatted", "addresses.streetAddress", "addresses.locality", "addresses.region",
+		"addresses.postalCode", "addresses.country", "addresses.type", "addresses.primary",
+		"groups.value", "groups.$ref", "groups.display", "groups.type",
+		enterpriseUserURN+":employeeNumber", enterpriseUserURN+":costCenter", enterpriseUserURN+":organization",
+		enterpriseUserURN+":division", enterpriseUserURN+":department", enterpriseUserURN+":manager",
+		enterpriseUserURN+":manager.value", enterpriseUserURN+":manager.$ref", enterpriseUserURN+":manager.displayName",
+		scimgateUserURN+":sites"),
 }
 
 var groupShape = resourceShape{
+	resource:    "Group",
 	core:        groupURN,
 	names:       canonicalNames("id", "externalId", "meta", "schemas", "displayName", "members", "value", "type", "display", "$ref"),
 	multiValued: set("members"),
 	readOnly:    set("id", "meta", "schemas"),
 	required:    set("displayname"),
 	caseExact:   set("id", "externalid", "members", "members.value", "meta.version"),
+	known: knownAttributes(commonAttributes, "displayName", "members",
+		"members.value", "members.$ref", "members.type", "members.display"),
+}
+
+// commonAttributes are those of every resource (RFC 7643 3.1).
+var commonAttributes = []string{"id", "externalId", "schemas", "meta", "meta.resourceType", "meta.created",
+	"meta.lastModified", "meta.location", "meta.version"}
+
+func knownAttributes(common []string, names ...string) map[string]bool {
+	m := make(map[string]bool, len(common)+len(names))
+	for _, n := range slices.Concat(common, names) {
+		m[strings.ToLower(n)] = true
+	}
+	return m
+}
+
+// knows reports whether t names an attribute of the resource's schemas.
+func (s *resourceShape) knows(t target) bool {
+	if t.unknown {
+		return false
+	}
+	name := strings.ToLower(t.attr)
+	if t.extension != "" {
+		if t.attr == "" {
+			return true // the whole extension
+		}
+		name = strings.ToLower(t.extension) + ":" + name
+	}
+	if t.sub != "" {
+		name += "." + strings.ToLower(t.sub)
+	}
+	return s.known[name]
 }
 
 func set(names ...string) map[string]bool {

@@ -25,11 +25,21 @@
 //     permissions include both tokens.PermUsers and tokens.PermGroups; the
 //     token's org is the only org a request can see or change.
 //   - Attributes outside the published schemas (password, locale, roles,
-//     phoneNumbers, custom extensions, …) are dropped, on POST, PUT and
-//     PATCH alike: never stored, never returned, never an error.
-//     name.formatted is derived from givenName and familyName.
+//     phoneNumbers, custom extensions, …) are dropped from POST and PUT
+//     bodies and from PATCH values without a path: never stored, never
+//     returned, never an error. A PATCH path naming an attribute that no
+//     schema of the resource has, in RFC 7643 or scimgate's extension, is
+//     a 400 invalidPath; one naming an RFC 7643 attribute not stored
+//     (title, phoneNumbers) is dropped. name.formatted is derived from
+//     givenName and familyName.
+//   - A person's sites travel in scimgate's User extension (sites.go).
 //   - PUT replaces every attribute; one it omits is cleared, except active,
-//     which keeps its value (omitting it must not deactivate anyone).
+//     which keeps its value (omitting it must not deactivate anyone), and
+//     the sites, kept when the body has no extension.
+//   - PATCH is bounded (Options.MaxPatchOperations, MaxPatchValues: 413)
+//     and costs time linear in its values (patch.go, valuelist.go).
+//   - User.groups (read-only) and Group members' display are read in one
+//     query a page, unless attributes or excludedAttributes leave them out.
 //   - Deactivation (active false by PUT or PATCH, with or without a path,
 //     boolean or string) and DELETE go through tokens.Service, which expires
 //     the user's tokens in the same transaction and clears the caches
@@ -68,6 +78,7 @@ import (
 	"sync"
 
 	elimity "github.com/elimity-com/scim"
+	scimerrors "github.com/elimity-com/scim/errors"
 	"github.com/elimity-com/scim/optional"
 	"github.com/elimity-com/scim/schema"
 	"go.opentelemetry.io/otel/metric"
@@ -99,6 +110,13 @@ type Options struct {
 	// MaxBodyBytes bounds a request body; a larger one is answered 413.
 	// Default 1 MiB, what ServiceProviderConfig advertises.
 	MaxBodyBytes int64
+	// MaxPatchOperations bounds the operations of one PATCH request, and
+	// MaxPatchValues the values one PATCH request gives a multi-valued
+	// attribute (emails, members, sites), summed over its operations. A
+	// request over either is answered 413 saying which. Defaults
+	// DefaultMaxPatchOperations and DefaultMaxPatchValues.
+	MaxPatchOperations int
+	MaxPatchValues     int
 	// Logger receives internal errors (never written in a response body).
 	// Default: discard.
 	Logger *slog.Logger
@@ -117,6 +135,14 @@ type Options struct {
 	// tooMany. Default 10,000.
 	MaxFilterCandidates int
 }
+
+// The default PATCH limits: far above what Okta and Entra send in one
+// request (they add members in batches of at most a few hundred), and low
+// enough that one request cannot occupy a core for long.
+const (
+	DefaultMaxPatchOperations = 1000
+	DefaultMaxPatchValues     = 10000
+)
 
 const (
 	defaultMaxBodyBytes = 1 << 20
@@ -142,6 +168,12 @@ func New(svc *tokens.Service, auth Authenticator, opts Options) (http.Handler, e
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = defaultMaxBodyBytes
 	}
+	if opts.MaxPatchOperations <= 0 {
+		opts.MaxPatchOperations = DefaultMaxPatchOperations
+	}
+	if opts.MaxPatchValues <= 0 {
+		opts.MaxPatchValues = DefaultMaxPatchValues
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -159,7 +191,7 @@ func New(svc *tokens.Service, auth Authenticator, opts Options) (http.Handler, e
 			Description:      optional.NewString("A person of the organization"),
 			Endpoint:         "/Users",
 			Schema:           userSchema(),
-			SchemaExtensions: []elimity.SchemaExtension{{Schema: enterpriseUserSchema()}},
+			SchemaExtensions: []elimity.SchemaExtension{{Schema: enterpriseUserSchema()}, {Schema: scimgateUserSchema()}},
 			Handler:          h.users,
 		},
 		{
@@ -209,6 +241,11 @@ type request struct {
 	// failure holds an error whose status the library cannot pass on (see
 	// failureWriter).
 	failure *failure
+	// sites are those a POST or PUT body of a User gives, taken out of it
+	// before the library sees it (bodySites); sitesGiven is false when the
+	// body says nothing of sites.
+	sites      []string
+	sitesGiven bool
 	// times are those of the resource a POST or PUT answers with (see
 	// request.stamp).
 	times *resourceTimes
@@ -252,6 +289,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	endpoint, id := splitPath(r.URL.Path)
 	resource := endpoint == "/Users" || endpoint == "/Groups"
+	if resource && id == "" && strings.HasSuffix(r.URL.Path, "/") && r.Method != http.MethodPost {
+		h.writeError(w, r, missingID(endpoint, r.Method))
+		return
+	}
 	if resource && id == ".search" && r.Method == http.MethodPost {
 		if err := searchAsQuery(r, endpoint, body); err != nil {
 			h.writeError(w, r, err)
@@ -266,7 +307,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case resource && r.Method == http.MethodPatch:
 		h.servePatch(w, r, endpoint, id, body)
 		return
-	case resource && id == "" && r.Method == http.MethodGet && !strings.HasSuffix(r.URL.Path, "/"):
+	case resource && id == "" && r.Method == http.MethodGet:
 		h.serveList(w, r, endpoint)
 		return
 	case resource && id != "" && r.Method == http.MethodGet:
@@ -274,7 +315,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case resource && (r.Method == http.MethodPost || r.Method == http.MethodPut):
 		if endpoint == "/Users" {
-			r.Body = io.NopCloser(bytes.NewReader(managerAsObject(body)))
+			rest, sites, given, err := bodySites(managerAsObject(body))
+			if err != nil {
+				h.writeError(w, r, err)
+				return
+			}
+			req.sites, req.sitesGiven = sites, given
+			r.Body = io.NopCloser(bytes.NewReader(rest))
 		}
 		// The library writes meta's times in whole seconds: show them
 		// with milliseconds.
@@ -301,6 +348,17 @@ type bufferedResponse struct {
 func (b *bufferedResponse) Header() http.Header         { return b.header }
 func (b *bufferedResponse) WriteHeader(status int)      { b.status = status }
 func (b *bufferedResponse) Write(p []byte) (int, error) { return b.body.Write(p) }
+
+// missingID answers a request for /Users/ or /Groups/ without an id.
+func missingID(endpoint, method string) error {
+	what, list := "user", "GET /Users lists the users"
+	if endpoint == "/Groups" {
+		what, list = "group", "GET /Groups lists the groups"
+	}
+	return scimerrors.ScimError{Status: http.StatusNotFound,
+		Detail: fmt.Sprintf("%s %s/ names no %s: the path needs the %s's id after the slash (%s %s/{id}); %s",
+			method, endpoint, what, what, method, endpoint, list)}
+}
 
 // splitPath splits "/Users/abc" into "/Users" and "abc".
 func splitPath(p string) (endpoint, id string) {

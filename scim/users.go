@@ -18,7 +18,7 @@ var _ elimity.ResourceHandler = (*users)(nil)
 // render is the SCIM representation of a user.
 func (u *users) render(user *tokens.User) map[string]any {
 	rep := map[string]any{
-		"schemas":  []any{userURN, enterpriseUserURN},
+		"schemas":  []any{userURN, enterpriseUserURN, scimgateUserURN},
 		"id":       user.ID,
 		"userName": user.UserName,
 		"active":   user.Active,
@@ -69,7 +69,39 @@ func (u *users) render(user *tokens.User) map[string]any {
 	if len(enterprise) > 0 {
 		rep[enterpriseUserURN] = enterprise
 	}
+	if len(user.Sites) > 0 {
+		sites := make([]any, len(user.Sites))
+		for i, s := range user.Sites {
+			sites[i] = s
+		}
+		rep[scimgateUserURN] = map[string]any{"sites": sites}
+	}
 	return rep
+}
+
+// addGroups sets the read-only groups of a user's representation.
+func (u *users) addGroups(rep map[string]any, groups []tokens.GroupRef) {
+	if len(groups) == 0 {
+		return
+	}
+	list := make([]any, len(groups))
+	for i, g := range groups {
+		list[i] = map[string]any{"value": g.ID, "$ref": u.h.location("/Groups", g.ID), "display": g.DisplayName}
+	}
+	rep["groups"] = list
+}
+
+// groupsOf reads the groups of users, unless the request's projection
+// leaves groups out.
+func (u *users) groupsOf(r *http.Request, found []tokens.User, proj projection) (map[string][]tokens.GroupRef, error) {
+	if len(found) == 0 || !proj.includes("groups", &userShape) {
+		return nil, nil
+	}
+	ids := make([]string, len(found))
+	for i := range found {
+		ids[i] = found[i].ID
+	}
+	return u.h.svc.GroupsOfUsers(r.Context(), requestOf(r).orgID(), ids)
 }
 
 // userFrom sets every attribute of user from a representation. An absent
@@ -81,6 +113,13 @@ func userFrom(rep map[string]any, user *tokens.User) error {
 	}
 	enterprise, err := object(getFold(rep, enterpriseUserURN), enterpriseUserURN)
 	if err != nil {
+		return err
+	}
+	ext, err := object(getFold(rep, scimgateUserURN), scimgateUserURN)
+	if err != nil {
+		return err
+	}
+	if user.Sites, err = sitesFrom(ext); err != nil {
 		return err
 	}
 	for _, f := range []struct {
@@ -170,11 +209,13 @@ func emailsFrom(v any) ([]tokens.Email, error) {
 func sameUser(a, b *tokens.User) bool {
 	return a.UserName == b.UserName && a.ExternalID == b.ExternalID && a.DisplayName == b.DisplayName &&
 		a.GivenName == b.GivenName && a.FamilyName == b.FamilyName && slices.Equal(a.Emails, b.Emails) &&
-		a.EmployeeNumber == b.EmployeeNumber && a.ManagerID == b.ManagerID && a.Active == b.Active
+		a.EmployeeNumber == b.EmployeeNumber && a.ManagerID == b.ManagerID && a.Active == b.Active &&
+		sameSites(a.Sites, b.Sites)
 }
 
-func (u *users) resource(user *tokens.User, proj projection) elimity.Resource {
+func (u *users) resource(user *tokens.User, proj projection, groups []tokens.GroupRef) elimity.Resource {
 	rep := u.render(user)
+	u.addGroups(rep, groups)
 	proj.apply(rep, &userShape)
 	return libraryResource(rep, user.ID, user.CreatedAt, user.UpdatedAt, user.Version)
 }
@@ -193,11 +234,12 @@ func (u *users) Create(r *http.Request, attrs elimity.ResourceAttributes) (elimi
 	if err := userFrom(attrs, user); err != nil {
 		return elimity.Resource{}, u.h.fail(r, err)
 	}
+	user.Sites = req.sites
 	if err := u.h.svc.CreateUser(r.Context(), req.actor(), user); err != nil {
 		return elimity.Resource{}, u.h.fail(r, err)
 	}
 	req.stamp(user.CreatedAt, user.UpdatedAt)
-	return u.resource(user, projectionOf(r)), nil
+	return u.resource(user, projectionOf(r), nil), nil // a new user is in no group
 }
 
 func (u *users) Get(r *http.Request, id string) (elimity.Resource, error) {
@@ -205,7 +247,17 @@ func (u *users) Get(r *http.Request, id string) (elimity.Resource, error) {
 	if err != nil {
 		return elimity.Resource{}, u.h.fail(r, err)
 	}
-	return u.resource(user, projectionOf(r)), nil
+	return u.single(r, user)
+}
+
+// single is the resource of one user, with its groups.
+func (u *users) single(r *http.Request, user *tokens.User) (elimity.Resource, error) {
+	proj := projectionOf(r)
+	groups, err := u.groupsOf(r, []tokens.User{*user}, proj)
+	if err != nil {
+		return elimity.Resource{}, u.h.fail(r, err)
+	}
+	return u.resource(user, proj, groups[user.ID]), nil
 }
 
 // GetAll completes elimity.ResourceHandler; handler.ServeHTTP serves lists
@@ -223,17 +275,25 @@ func (u *users) GetAll(r *http.Request, _ elimity.ListRequestParams) (elimity.Pa
 }
 
 // Replace is PUT: every attribute is replaced; those the body omits are
-// cleared, except active, which keeps its value.
+// cleared, except active and the sites, which keep their values.
 func (u *users) Replace(r *http.Request, id string, attrs elimity.ResourceAttributes) (elimity.Resource, error) {
+	req := requestOf(r)
 	user, err := u.update(r, id, func(cur *tokens.User) (*tokens.User, error) {
 		next := &tokens.User{ID: cur.ID, OrgID: cur.OrgID, Active: cur.Active}
-		return next, userFrom(attrs, next)
+		if err := userFrom(attrs, next); err != nil {
+			return nil, err
+		}
+		next.Sites = nil // kept
+		if req.sitesGiven {
+			next.Sites = req.sites
+		}
+		return next, nil
 	})
 	if err != nil {
 		return elimity.Resource{}, u.h.fail(r, err)
 	}
-	requestOf(r).stamp(user.CreatedAt, user.UpdatedAt)
-	return u.resource(user, projectionOf(r)), nil
+	req.stamp(user.CreatedAt, user.UpdatedAt)
+	return u.single(r, user)
 }
 
 // patch applies PATCH operations; it returns the user's representation and
@@ -241,7 +301,7 @@ func (u *users) Replace(r *http.Request, id string, attrs elimity.ResourceAttrib
 func (u *users) patch(r *http.Request, id string, ops []patchOp) (map[string]any, int64, error) {
 	user, err := u.update(r, id, func(cur *tokens.User) (*tokens.User, error) {
 		rep := u.render(cur)
-		if err := applyPatch(rep, ops, &userShape); err != nil {
+		if err := applyPatch(rep, ops, &userShape, u.h.patchLimits()); err != nil {
 			return nil, err
 		}
 		next := &tokens.User{ID: cur.ID, OrgID: cur.OrgID, Active: cur.Active}
@@ -250,7 +310,13 @@ func (u *users) patch(r *http.Request, id string, ops []patchOp) (map[string]any
 	if err != nil {
 		return nil, 0, err
 	}
-	return u.render(user), user.Version, nil
+	rep := u.render(user)
+	groups, err := u.groupsOf(r, []tokens.User{*user}, projectionOf(r))
+	if err != nil {
+		return nil, 0, err
+	}
+	u.addGroups(rep, groups[user.ID])
+	return rep, user.Version, nil
 }
 
 // update writes the user change builds from the current one, through

@@ -3,6 +3,7 @@ package tokens
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -27,6 +28,7 @@ type Identity struct {
 	OrgID         string
 	OrgName       string
 	Groups        []string // a person's groups; nil for service tokens
+	Sites         []string // a person's sites, sorted; nil for service tokens
 	Permissions   []string // sorted
 }
 
@@ -71,8 +73,25 @@ type AuthOptions struct {
 	StaleAfter time.Duration
 	// LookupTimeout bounds one store lookup on a cache miss, default 5s.
 	LookupTimeout time.Duration
-	Now           func() time.Time
-	Logger        *slog.Logger
+	// NegativeCacheSize bounds how many unknown hashes are remembered, in a
+	// cache of their own so that unknown tokens never evict good ones;
+	// default 10000.
+	NegativeCacheSize int
+	// LookupConcurrency bounds the store lookups in flight at once, so that
+	// a flood of misses cannot take every database connection; default 8.
+	LookupConcurrency int
+	// LookupQueueTimeout is how long a miss waits for a turn among them
+	// before it is answered as unavailable; default 1s.
+	LookupQueueTimeout time.Duration
+	// IndexSyncInterval: once LoadIndex has run and while the follower is
+	// current, a token missing from the index of live tokens is refused
+	// after one more read of the change log, begun after the request
+	// arrived (so that a token made on another replica a moment ago works).
+	// Every waiting request shares that read; such reads begin at most this
+	// often. Default 20ms.
+	IndexSyncInterval time.Duration
+	Now               func() time.Time
+	Logger            *slog.Logger
 }
 
 // Authenticator turns a bearer token into an Identity. A cached token costs
@@ -98,9 +117,27 @@ type Authenticator struct {
 	synced atomic.Int64
 	// seq is the last change-log entry applied.
 	seq atomic.Int64
+	// applied receives a value (coalesced) whenever seq grows; see Applied.
+	applied chan struct{}
 
 	lookups singleflight.Group
-	usage   usageBuffer
+	// lookupSlots holds a token per store lookup in flight.
+	lookupSlots chan struct{}
+	usage       usageBuffer
+
+	// negative remembers hashes the store did not find, apart from cache.
+	negative *lru.Cache[Hash, negativeEntry]
+	// added grows whenever a change adds a token hash: negative entries
+	// made before are void, so a token created since is looked up again.
+	added atomic.Uint64
+
+	// index is the set of every stored token's IndexKey; nil until
+	// LoadIndex. Only trusted while the follower is current.
+	index atomic.Pointer[tokenIndex]
+	// catchUp is held by one CatchUp (or the end of LoadIndex) at a time,
+	// so that changes apply in order.
+	catchUp chan struct{}
+	syncs   syncState
 
 	stats authStats
 	tel   authTelemetry
@@ -143,14 +180,31 @@ func NewAuthenticator(store Store, policy *Policy, opts AuthOptions) *Authentica
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &Authenticator{
-		store:   store,
-		policy:  policy,
-		opts:    opts,
-		byToken: map[string]map[Hash]struct{}{},
-		byOwner: map[string]map[Hash]struct{}{},
+	if opts.NegativeCacheSize <= 0 {
+		opts.NegativeCacheSize = 10000
 	}
+	if opts.LookupConcurrency <= 0 {
+		opts.LookupConcurrency = 8
+	}
+	if opts.LookupQueueTimeout <= 0 {
+		opts.LookupQueueTimeout = time.Second
+	}
+	if opts.IndexSyncInterval <= 0 {
+		opts.IndexSyncInterval = 20 * time.Millisecond
+	}
+	a := &Authenticator{
+		store:       store,
+		policy:      policy,
+		opts:        opts,
+		byToken:     map[string]map[Hash]struct{}{},
+		byOwner:     map[string]map[Hash]struct{}{},
+		applied:     make(chan struct{}, 1),
+		lookupSlots: make(chan struct{}, opts.LookupConcurrency),
+		catchUp:     make(chan struct{}, 1),
+	}
+	a.syncs.next = make(chan struct{})
 	a.cache, _ = lru.NewWithEvict(opts.CacheSize, a.unindex) // only fails for size <= 0
+	a.negative, _ = lru.New[Hash, negativeEntry](opts.NegativeCacheSize)
 	a.synced.Store(opts.Now().UnixNano())
 	return a
 }
@@ -218,7 +272,7 @@ func (a *Authenticator) authenticate(ctx context.Context, token string) (id *Ide
 	if !hit || nowNano > e.expires || a.stale(nowNano) {
 		hit = false
 		a.stats.misses.Add(1)
-		if e, err = a.lookup(ctx, h); err != nil {
+		if e, err = a.miss(ctx, h, nowNano); err != nil {
 			return nil, false, err
 		}
 	} else {
@@ -245,24 +299,82 @@ func (a *Authenticator) stale(nowNano int64) bool {
 	return a.opts.StaleAfter > 0 && nowNano-a.synced.Load() > int64(a.opts.StaleAfter)
 }
 
-// lookup reads a token from the store, once for all concurrent callers.
+// unknownEntry is the answer for a token that does not exist: one value,
+// so that refusing one costs no allocation.
+var unknownEntry = &entry{refusal: ErrUnknownToken}
+
+// negativeEntry remembers that the store did not find a hash.
+type negativeEntry struct {
+	expires int64  // Unix nanoseconds
+	added   uint64 // Authenticator.added when the store was asked
+}
+
+// errLookupsBusy answers a miss that found no free lookup slot in time.
+var errLookupsBusy = fmt.Errorf("too many token lookups waiting for the database (auth.lookup_concurrency): %w", ErrUnavailable)
+
+// miss answers a token that is not cached. While the index of live tokens
+// is trusted, a token missing from it is refused without a store lookup;
+// the negative cache answers unknown tokens the store was asked about
+// lately; the store answers the rest.
+func (a *Authenticator) miss(ctx context.Context, h Hash, nowNano int64) (*entry, error) {
+	if x := a.trustedIndex(nowNano); x != nil {
+		// Read before the index: a sync counts only if it began after this.
+		began := a.syncs.begun.Load()
+		k := IndexKey(h)
+		if !x.contains(k) {
+			switch fresh, err := a.awaitSync(ctx, began); {
+			case err != nil:
+				return nil, err
+			case fresh && !x.contains(k):
+				a.stats.indexRefusals.Add(1)
+				return unknownEntry, nil
+			}
+			// Found after all, or the change log could not be read: the
+			// store decides.
+		}
+	}
+	if n, ok := a.negative.Get(h); ok && nowNano <= n.expires && n.added == a.added.Load() {
+		a.stats.negativeHits.Add(1)
+		return unknownEntry, nil
+	}
+	return a.lookup(ctx, h)
+}
+
+// trustedIndex is the index of live tokens if it may refuse tokens now: it
+// is loaded and the follower has caught up within StaleAfter.
+func (a *Authenticator) trustedIndex(nowNano int64) *tokenIndex {
+	if a.opts.StaleAfter <= 0 || a.stale(nowNano) {
+		return nil
+	}
+	return a.index.Load()
+}
+
+// lookup reads a token from the store, once for all concurrent callers, and
+// at most LookupConcurrency at a time.
 func (a *Authenticator) lookup(ctx context.Context, h Hash) (*entry, error) {
 	v, err, _ := a.lookups.Do(string(h[:]), func() (any, error) {
-		epoch := a.epoch.Load()
+		epoch, added := a.epoch.Load(), a.added.Load()
 		// One caller's cancelled request must not fail the others waiting on it.
 		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.opts.LookupTimeout)
 		defer cancel()
+		if !a.takeLookupSlot(qctx) {
+			a.stats.lookupsShed.Add(1)
+			return nil, errLookupsBusy
+		}
+		a.stats.storeLookups.Add(1)
 		cred, err := a.store.LookupCredential(qctx, h)
+		<-a.lookupSlots
 		now := a.opts.Now()
-		var e *entry
 		switch {
 		case errors.Is(err, ErrNotFound):
-			e = &entry{refusal: ErrUnknownToken, expires: now.Add(a.opts.NegativeTTL).UnixNano()}
+			if a.epoch.Load() == epoch {
+				a.negative.Add(h, negativeEntry{expires: now.Add(a.opts.NegativeTTL).UnixNano(), added: added})
+			}
+			return unknownEntry, nil
 		case err != nil:
 			return nil, err
-		default:
-			e = a.entryFor(cred, now)
 		}
+		e := a.entryFor(cred, now)
 		if a.epoch.Load() == epoch {
 			a.add(h, e, cred)
 		}
@@ -272,6 +384,25 @@ func (a *Authenticator) lookup(ctx context.Context, h Hash) (*entry, error) {
 		return nil, err
 	}
 	return v.(*entry), nil
+}
+
+// takeLookupSlot waits up to LookupQueueTimeout (and ctx) for a turn to ask
+// the store.
+func (a *Authenticator) takeLookupSlot(ctx context.Context) bool {
+	select {
+	case a.lookupSlots <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(a.opts.LookupQueueTimeout)
+	defer t.Stop()
+	select {
+	case a.lookupSlots <- struct{}{}:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return false
 }
 
 func (a *Authenticator) entryFor(c *StoredCredential, now time.Time) *entry {
@@ -303,6 +434,7 @@ func (a *Authenticator) entryFor(c *StoredCredential, now time.Time) *entry {
 		OrgID:         t.OrgID,
 		OrgName:       c.OrgName,
 		Groups:        c.Groups,
+		Sites:         c.Sites,
 		Permissions:   a.policy.Resolve(sets),
 	}
 	e.activeSince = max(t.LastUsedAt.Unix(), t.StatusChangedAt.Unix(), t.CreatedAt.Unix())
@@ -311,12 +443,10 @@ func (a *Authenticator) entryFor(c *StoredCredential, now time.Time) *entry {
 }
 
 func (a *Authenticator) add(h Hash, e *entry, c *StoredCredential) {
-	if c != nil {
-		a.mu.Lock()
-		index(a.byToken, c.Token.ID, h)
-		index(a.byOwner, c.Token.OwnerID, h)
-		a.mu.Unlock()
-	}
+	a.mu.Lock()
+	index(a.byToken, c.Token.ID, h)
+	index(a.byOwner, c.Token.OwnerID, h)
+	a.mu.Unlock()
 	if a.cache.Add(h, e) {
 		a.stats.evictions.Add(1)
 	}
@@ -333,9 +463,6 @@ func index(m map[string]map[Hash]struct{}, key string, h Hash) {
 
 // unindex is the cache's eviction callback.
 func (a *Authenticator) unindex(h Hash, e *entry) {
-	if e.tokenID == "" {
-		return // an unknown hash was never indexed
-	}
 	a.mu.Lock()
 	drop(a.byToken, e.tokenID, h)
 	drop(a.byOwner, e.ownerID, h)
@@ -352,10 +479,20 @@ func drop(m map[string]map[Hash]struct{}, key string, h Hash) {
 }
 
 // Apply makes the cache forget every token the changes name, directly or by
-// owner. Service.OnCommit and the follower call it.
+// owner, and the index of live tokens add and drop the hashes they name.
+// Service.OnCommit and the follower call it.
 func (a *Authenticator) Apply(changes []Change) {
 	if len(changes) == 0 {
 		return
+	}
+	if x := a.index.Load(); x != nil {
+		x.apply(changes)
+	}
+	for _, c := range changes {
+		if c.Added != 0 {
+			a.added.Add(1) // after the index: a miss that sees the new count sees the hash
+			break
+		}
 	}
 	a.epoch.Add(1)
 	var hashes []Hash
@@ -376,10 +513,11 @@ func (a *Authenticator) Apply(changes []Change) {
 	}
 }
 
-// Purge empties the cache.
+// Purge empties the cache and the negative cache.
 func (a *Authenticator) Purge() {
 	a.epoch.Add(1)
 	a.cache.Purge()
+	a.negative.Purge()
 }
 
 // Len is the number of cached entries.

@@ -19,6 +19,18 @@ const (
 	Internal       Code = "internal"
 )
 
+// The codes of the caller-aware management calls (see Caller).
+const (
+	// Forbidden: the caller may not do this: a permission it lacks, another
+	// person's token, a permission it would grant without holding it. The
+	// message names the rule.
+	Forbidden Code = "forbidden"
+	// Unauthenticated: the caller's credential stopped working while the
+	// request was under way: its token was revoked or deleted, or its owner
+	// deactivated. A console signs the person out.
+	Unauthenticated Code = "unauthenticated"
+)
+
 // Error is a domain error: a code and a message a person can act on.
 type Error struct {
 	Code    Code

@@ -23,6 +23,12 @@ func (b *usageBuffer) add(e *entry) {
 	b.mu.Unlock()
 }
 
+func (b *usageBuffer) len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.entries)
+}
+
 func (b *usageBuffer) take() []*entry {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -93,7 +99,10 @@ func (a *Authenticator) FlushUsage(ctx context.Context) (n int, err error) {
 }
 
 // RunUsageFlusher flushes usage every interval until ctx ends, then once
-// more with a fresh deadline so that a shutdown loses no use.
+// more with a fresh deadline so that a shutdown loses no use: a failed final
+// flush is tried again (the store may be back a moment later) until that
+// deadline, and uses that still could not be written are logged as lost,
+// with how many tokens they were.
 func (a *Authenticator) RunUsageFlusher(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -101,16 +110,37 @@ func (a *Authenticator) RunUsageFlusher(ctx context.Context, interval time.Durat
 		select {
 		case <-t.C:
 			if _, err := a.FlushUsage(ctx); err != nil {
-				a.opts.Logger.Warn("flush last-used times", "err", err)
+				a.opts.Logger.Warn("flush last-used times: kept for the next flush", "err", err, "tokens", a.usage.len())
 			}
 		case <-ctx.Done():
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			if _, err := a.FlushUsage(fctx); err != nil {
-				a.opts.Logger.Error("flush last-used times at shutdown", "err", err)
-			}
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownFlushTimeout)
+			a.flushAtShutdown(fctx)
 			cancel()
 			return
 		}
+	}
+}
+
+// shutdownFlushTimeout bounds the last flush, retries included.
+const shutdownFlushTimeout = 10 * time.Second
+
+func (a *Authenticator) flushAtShutdown(ctx context.Context) {
+	backoff := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		_, err := a.FlushUsage(ctx)
+		if err == nil {
+			if attempt > 1 {
+				a.opts.Logger.Info("flush last-used times at shutdown: written", "attempts", attempt)
+			}
+			return
+		}
+		if ctx.Err() != nil || !sleep(ctx, backoff) {
+			a.opts.Logger.Error("flush last-used times at shutdown: not written, so these tokens' last uses since the previous flush are lost",
+				"err", err, "tokens", a.usage.len(), "attempts", attempt)
+			return
+		}
+		a.opts.Logger.Warn("flush last-used times at shutdown: trying again", "err", err, "attempt", attempt, "retry_in", backoff.String())
+		backoff = min(2*backoff, time.Second)
 	}
 }
 
@@ -120,11 +150,32 @@ func (a *Authenticator) Synced() time.Time { return time.Unix(0, a.synced.Load()
 // AppliedSeq is the last change-log sequence this process applied.
 func (a *Authenticator) AppliedSeq() int64 { return a.seq.Load() }
 
-// CatchUp applies every change-log entry past the last one applied.
-func (a *Authenticator) CatchUp(ctx context.Context) error {
+func (a *Authenticator) signalApplied() {
+	select {
+	case a.applied <- struct{}{}:
+	default:
+	}
+}
+
+// Applied receives a value whenever AppliedSeq grows; values are coalesced,
+// so a reader that falls behind reads AppliedSeq once for many. There is
+// one channel per Authenticator: give it to one reader.
+func (a *Authenticator) Applied() <-chan struct{} { return a.applied }
+
+// CatchUp applies every change-log entry past the last one applied. One
+// runs at a time; requests waiting for a token missing from the index of
+// live tokens wait for one to end (see awaitSync).
+func (a *Authenticator) CatchUp(ctx context.Context) (err error) {
+	if err := a.lockCatchUp(ctx); err != nil {
+		a.syncEnded(0, false)
+		return err
+	}
+	defer a.unlockCatchUp()
+	n := a.syncs.begun.Add(1)
+	defer func() { a.syncEnded(n, err == nil) }()
 	for {
 		start := time.Now()
-		changes, err := a.store.ChangesSince(ctx, a.seq.Load(), 1000)
+		changes, err := a.store.ChangesSince(ctx, a.catchUpFrom(), 1000)
 		if err != nil {
 			return err
 		}
@@ -136,8 +187,13 @@ func (a *Authenticator) CatchUp(ctx context.Context) error {
 					attribute.Int64("scimgate.changelog.last_seq", changes[len(changes)-1].Seq)))
 			a.Apply(changes)
 			a.tel.recordApplied(ctx, changes, time.Now())
-			a.seq.Store(changes[len(changes)-1].Seq)
+			last := changes[len(changes)-1].Seq
+			a.seq.Store(max(a.seq.Load(), last))
+			if x := a.index.Load(); x != nil {
+				x.advance(last)
+			}
 			span.End()
+			a.signalApplied()
 		}
 		if len(changes) < 1000 {
 			a.synced.Store(a.opts.Now().UnixNano())
@@ -148,43 +204,63 @@ func (a *Authenticator) CatchUp(ctx context.Context) error {
 
 // Follow keeps this process's cache in step with the change log until ctx
 // ends. It starts at the newest entry (the cache is empty then), wakes on
-// each signal from wake (PostgreSQL's NOTIFY) and at least every poll. When
-// the store cannot be read it retries from the last applied sequence, so no
-// change is lost, and meanwhile the cache goes stale (see AuthOptions).
+// each signal from wake (PostgreSQL's NOTIFY, SQLite's change watch) and at
+// least every poll. When the store cannot be read it retries from the last
+// applied sequence, so no change is lost: soon (from 10ms, doubling up to
+// poll), since a reconnecting store is usually back at once. Meanwhile the
+// cache goes stale (see AuthOptions).
 func (a *Authenticator) Follow(ctx context.Context, poll time.Duration, wake <-chan struct{}) {
+	retry := min(followRetry, poll)
 	for {
 		seq, err := a.store.LastChange(ctx)
 		if err == nil {
 			a.seq.Store(seq)
 			a.synced.Store(a.opts.Now().UnixNano())
+			a.signalApplied()
 			break
 		}
 		a.opts.Logger.Warn("read change log", "err", err)
-		if !sleep(ctx, poll) {
+		if !sleep(ctx, retry) {
 			return
 		}
+		retry = min(2*retry, poll)
 	}
 	t := time.NewTicker(poll)
 	defer t.Stop()
+	// again fires when a failed catch-up is due for another try.
+	again := time.NewTimer(poll)
+	again.Stop()
+	defer again.Stop()
 	failing := false
+	retry = min(followRetry, poll)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-wake:
+		case <-again.C:
 		}
 		err := a.CatchUp(ctx)
 		switch {
-		case err != nil && ctx.Err() == nil && !failing:
-			a.opts.Logger.Warn("follow change log: cached tokens go stale until the store is back", "err", err, "seq", a.seq.Load())
-			failing = true
+		case err != nil && ctx.Err() == nil:
+			if !failing {
+				a.opts.Logger.Warn("follow change log: cached tokens go stale until the store is back", "err", err, "seq", a.seq.Load())
+				failing = true
+			}
+			again.Reset(retry)
+			retry = min(2*retry, poll)
 		case err == nil && failing:
 			a.opts.Logger.Info("follow change log: caught up again", "seq", a.seq.Load())
 			failing = false
+			again.Stop()
+			retry = min(followRetry, poll)
 		}
 	}
 }
+
+// followRetry is the first delay before a failed catch-up is tried again.
+const followRetry = 10 * time.Millisecond
 
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)

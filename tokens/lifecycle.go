@@ -81,7 +81,7 @@ func (s *Service) DeleteUserToken(ctx context.Context, actor Actor, orgID, owner
 		if err := t.audit(tok.OrgID, "token.delete", tok.ID, fmt.Sprintf("user token %q (%s)", tok.Name, tok.DisplayPrefix)); err != nil {
 			return err
 		}
-		return t.invalidate(tok.ID, "")
+		return t.rekeyed(tok.ID, tok.Hash, nil)
 	})
 	if err != nil {
 		return fmt.Errorf("delete user token %s: %w", tokenID, err)
@@ -203,6 +203,7 @@ func serviceLimit(tx Tx, orgID string) error {
 // ServiceTokens lists an org's service tokens with their permission sets.
 func (s *Service) ServiceTokens(ctx context.Context, orgID string) (out []ServiceToken, err error) {
 	err = s.view(ctx, func(tx Tx) error {
+		out = nil // a second run, after a lost connection, starts afresh
 		toks, err := tx.Tokens(TokenFilter{OrgID: orgID, Kind: KindService})
 		if err != nil {
 			return err
@@ -341,6 +342,7 @@ func (s *Service) RegenerateServiceToken(ctx context.Context, actor Actor, orgID
 		if err != nil {
 			return fmt.Errorf("service user of token %s: %w", tok.ID, err)
 		}
+		oldHash := tok.Hash
 		tok.Hash, tok.DisplayPrefix = secret.Hash(), secret.DisplayPrefix()
 		tok.Status, tok.StatusReason, tok.StatusChangedAt = StatusActive, "", t.now
 		if err := t.UpdateToken(tok); err != nil {
@@ -350,7 +352,7 @@ func (s *Service) RegenerateServiceToken(ctx context.Context, actor Actor, orgID
 			return err
 		}
 		out = &ServiceToken{Token: *tok, PermissionSets: su.PermissionSets}
-		return t.invalidate(tok.ID, "")
+		return t.rekeyed(tok.ID, oldHash, &tok.Hash)
 	})
 	if err != nil {
 		return nil, Secret{}, fmt.Errorf("regenerate service token %s: %w", tokenID, err)
@@ -378,7 +380,7 @@ func (s *Service) DeleteServiceToken(ctx context.Context, actor Actor, orgID, to
 		if err := t.audit(tok.OrgID, "token.delete", tok.ID, fmt.Sprintf("service token %q (%s)", tok.Name, tok.DisplayPrefix)); err != nil {
 			return err
 		}
-		return t.invalidate(tok.ID, "")
+		return t.rekeyed(tok.ID, tok.Hash, nil)
 	})
 	if err != nil {
 		return fmt.Errorf("delete service token %s: %w", tokenID, err)

@@ -42,6 +42,9 @@ type Service struct {
 	// transaction before the call that made them returns, so that this
 	// process's own cache forgets them at once.
 	OnCommit func([]Change)
+	// UnknownSites says what CreateUser and ReplaceUser do with a site the
+	// org does not have; empty means CreateUnknownSites.
+	UnknownSites UnknownSitePolicy
 
 	tel serviceTelemetry
 }
@@ -97,6 +100,30 @@ func (t *txn) invalidate(tokenID, ownerID string) error {
 	return nil
 }
 
+// CreateToken creates a token and announces its hash to every process's
+// index of live tokens. Overriding the store's method here means no
+// lifecycle rule that creates a token can forget the announcement: an
+// index that misses a token refuses it on every other replica.
+func (t *txn) CreateToken(tok *Token) error {
+	if err := t.Tx.CreateToken(tok); err != nil {
+		return err
+	}
+	t.changes = append(t.changes, Change{TokenID: tok.ID, At: t.now, Added: IndexKey(tok.Hash)})
+	return nil
+}
+
+// rekeyed notes that a token's hash changed from old to fresh (a
+// regenerated secret) or, with fresh nil, is gone (a deleted token): caches
+// forget the token and indexes of live tokens follow.
+func (t *txn) rekeyed(tokenID string, old Hash, fresh *Hash) error {
+	c := Change{TokenID: tokenID, At: t.now, Removed: IndexKey(old)}
+	if fresh != nil {
+		c.Added = IndexKey(*fresh)
+	}
+	t.changes = append(t.changes, c)
+	return nil
+}
+
 func (s *Service) update(ctx context.Context, actor Actor, fn func(*txn) error) (err error) {
 	span := trace.SpanFromContext(ctx) // a no-op span unless instrumented
 	if s.tel.tracer != nil {
@@ -114,6 +141,9 @@ func (s *Service) update(ctx context.Context, actor Actor, fn func(*txn) error) 
 		t := &txn{Tx: tx, actor: actor, now: s.Now().UTC(), span: noopSpan}
 		if s.tel.tracer != nil {
 			t.span = span
+		}
+		if err := runGuard(ctx, t); err != nil {
+			return err
 		}
 		if err := fn(t); err != nil {
 			return err
@@ -268,7 +298,10 @@ func (s *Service) CreateUser(ctx context.Context, actor Actor, u *User) error {
 		if err := t.CreateUser(u); err != nil {
 			return err
 		}
-		return t.audit(u.OrgID, "user.create", u.ID, "user "+u.UserName)
+		if err := t.audit(u.OrgID, "user.create", u.ID, "user "+u.UserName); err != nil {
+			return err
+		}
+		return s.writeSites(t, u)
 	})
 	if err != nil {
 		return fmt.Errorf("create user %q: %w", u.UserName, err)
@@ -353,11 +386,15 @@ func (s *Service) ReplaceUser(ctx context.Context, actor Actor, u *User, ifVersi
 		if err := t.audit(u.OrgID, "user.update", u.ID, "user "+u.UserName); err != nil {
 			return err
 		}
+		if err := s.writeSites(t, u); err != nil {
+			return err
+		}
 		if old.Active && !u.Active {
 			expired, err = s.deactivated(t, u, "user.deactivate", ReasonUserDeactivated)
 			return err
 		}
-		// A new user name or a reactivation changes what the cache holds.
+		// A new user name, new sites or a reactivation change what the
+		// cache holds.
 		return t.invalidate("", u.ID)
 	})
 	if err != nil {
@@ -421,6 +458,10 @@ func (s *Service) RemoveUser(ctx context.Context, actor Actor, orgID, userID str
 		if err := t.UpdateUser(u); err != nil {
 			return err
 		}
+		if err := t.SetUserSites(u.ID, nil); err != nil {
+			return err
+		}
+		u.Sites = []string{}
 		expired, err = s.deactivated(t, u, "user.remove", ReasonUserRemoved)
 		return err
 	})
@@ -497,7 +538,7 @@ func (s *Service) CreateGroup(ctx context.Context, actor Actor, g *Group) error 
 		if err := groupNameFree(t, g.OrgID, g.DisplayName, ""); err != nil {
 			return err
 		}
-		if err := checkMembers(t, g); err != nil {
+		if err := checkMembers(t, g, nil); err != nil {
 			return err
 		}
 		g.CreatedAt, g.UpdatedAt, g.Version = t.now, t.now, 1
@@ -528,15 +569,31 @@ func groupNameFree(tx Tx, orgID, name, exceptID string) error {
 	return nil
 }
 
-func checkMembers(tx Tx, g *Group) error {
+// checkMembers refuses members that are not users of the org. Those in
+// known (the members the group already has) are not read again; the others
+// are read in batches, not one query each.
+func checkMembers(tx Tx, g *Group, known []string) error {
 	g.MemberIDs = sortedUnique(g.MemberIDs)
+	isKnown := make(map[string]bool, len(known))
+	for _, id := range known {
+		isKnown[id] = true
+	}
+	var added []string
 	for _, id := range g.MemberIDs {
-		u, err := tx.User(g.OrgID, id)
-		if err == nil && u.Removed {
-			err = ErrNotFound
+		if !isKnown[id] {
+			added = append(added, id)
 		}
-		if err != nil {
-			return notFound(err, "member %s is not a user of this org", id)
+	}
+	if len(added) == 0 {
+		return nil
+	}
+	users, err := tx.DisplayNames(g.OrgID, added)
+	if err != nil {
+		return err
+	}
+	for _, id := range added {
+		if _, ok := users[id]; !ok {
+			return Errorf(NotFound, "member %s is not a user of this org", id)
 		}
 	}
 	return nil
@@ -571,7 +628,7 @@ func (s *Service) ReplaceGroup(ctx context.Context, actor Actor, g *Group, ifVer
 				return err
 			}
 		}
-		if err := checkMembers(t, g); err != nil {
+		if err := checkMembers(t, g, old.MemberIDs); err != nil {
 			return err
 		}
 		g.CreatedAt, g.UpdatedAt, g.Version = old.CreatedAt, t.now, old.Version+1
@@ -593,15 +650,25 @@ func (s *Service) ReplaceGroup(ctx context.Context, actor Actor, g *Group, ifVer
 	return nil
 }
 
+// symmetricDifference is what is in a or in b but not both, in time linear
+// in their lengths: groups have tens of thousands of members.
 func symmetricDifference(a, b []string) []string {
+	inA := make(map[string]bool, len(a))
+	for _, x := range a {
+		inA[x] = true
+	}
+	inB := make(map[string]bool, len(b))
+	for _, x := range b {
+		inB[x] = true
+	}
 	var d []string
 	for _, x := range a {
-		if !slices.Contains(b, x) {
+		if !inB[x] {
 			d = append(d, x)
 		}
 	}
 	for _, x := range b {
-		if !slices.Contains(a, x) {
+		if !inA[x] {
 			d = append(d, x)
 		}
 	}

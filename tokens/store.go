@@ -13,8 +13,13 @@ type Store interface {
 	// Update runs fn in one read-write transaction and commits it if fn
 	// returns nil. Transactions that lock the same row (Tx.LockUser,
 	// Tx.LockOrg) run one after the other, so limits hold under concurrency.
+	// fn may run once more, in a new transaction, when the first lost its
+	// database connection before it could commit: it must derive what it
+	// writes from what it reads in the transaction and keep no state from
+	// a previous run (assign captured variables, never append or add).
 	Update(ctx context.Context, fn func(Tx) error) error
-	// View runs fn in a read-only transaction.
+	// View runs fn in a read-only transaction; like Update's, fn may run
+	// once more.
 	View(ctx context.Context, fn func(Tx) error) error
 
 	// LookupCredential is the authenticator's one query on a cache miss.
@@ -28,6 +33,9 @@ type Store interface {
 	ChangesSince(ctx context.Context, seq int64, limit int) ([]Change, error)
 	// LastChange is the highest sequence in the change log (0 if empty).
 	LastChange(ctx context.Context) (int64, error)
+	// TokenHashes returns up to limit hashes of stored tokens (any status)
+	// above after, in byte order: one page of the authenticator's index load.
+	TokenHashes(ctx context.Context, after Hash, limit int) ([]Hash, error)
 
 	Ping(ctx context.Context) error
 	Close() error
@@ -99,6 +107,58 @@ type Tx interface {
 	// GroupMembers pages through a group's member IDs in ID order (limit
 	// 0: all); ErrNotFound if the org has no such group.
 	GroupMembers(orgID, groupID string, offset, limit int) ([]string, error)
+
+	// Web console sessions (see Session).
+	CreateSession(s *Session) error
+	SessionByHash(h Hash) (*Session, error)
+	TouchSession(id string, seen time.Time) error
+	DeleteSession(id string) error
+	// DeleteStaleSessions deletes the sessions that expired before
+	// expiredBefore or were last seen before seenBefore.
+	DeleteStaleSessions(expiredBefore, seenBefore time.Time) (int, error)
+
+	// TokenPage lists tokens with their owners' names, in (CreatedAt, ID)
+	// order, after a keyset cursor: a few indexed queries whatever the size
+	// of the org.
+	TokenPage(f TokenPageFilter) ([]OwnedToken, error)
+	// TokenByHash finds a token by the hash of its secret, in any org.
+	TokenByHash(h Hash) (*Token, error)
+	// CountSeats counts what the seats report of an org shows.
+	CountSeats(orgID string, now time.Time) (*Seats, error)
+
+	SiteTx
+
+	// GroupsOfUsers lists the groups of each of the org's users named.
+	GroupsOfUsers(orgID string, userIDs []string) (map[string][]GroupRef, error)
+	// DisplayNames gives each of the org's users named that is not
+	// removed the name to show for them: the display name, or the user
+	// name when it is empty. Those it leaves out are no such users.
+	DisplayNames(orgID string, userIDs []string) (map[string]string, error)
+}
+
+// SiteTx is what a transaction can read and write of sites. User reads
+// (User, UserByName, LockUser, Users) fill User.Sites.
+type SiteTx interface {
+	// CreateSite adds a site; a name or external ID taken in the org is a
+	// Conflict.
+	CreateSite(s *Site) error
+	// EnsureSite returns the org's site named s.Name, creating it from s
+	// if there is none, and whether it did. Two transactions ensuring the
+	// same new name both get the one site.
+	EnsureSite(s *Site) (site *Site, created bool, err error)
+	// DeleteSite deletes a site and its memberships.
+	DeleteSite(orgID, id string) error
+	Site(orgID, id string) (*Site, error)
+	// SiteByName finds a site of the org case-insensitively.
+	SiteByName(orgID, name string) (*Site, error)
+	// Sites lists an org's sites with their member counts, by name.
+	Sites(orgID string) ([]Site, error)
+	// SiteMembers lists the IDs of a site's members.
+	SiteMembers(siteID string) ([]string, error)
+	// SitesOfUser lists a user's sites.
+	SitesOfUser(userID string) ([]Site, error)
+	// SetUserSites makes siteIDs (sites of the user's org) the user's sites.
+	SetUserSites(userID string, siteIDs []string) error
 }
 
 // UserFilter selects users. Empty fields match everything; Count 0 means no limit.
@@ -134,6 +194,11 @@ type AuditFilter struct {
 	OrgID  string
 	Target string
 	Limit  int
+	// Action, if set, selects events of that action only ("token.revoke").
+	Action string
+	// BeforeID, if not 0, selects events older than that one: the keyset
+	// cursor of the next page.
+	BeforeID int64
 }
 
 // StoredCredential is what the authenticator reads on a cache miss: a token
@@ -147,6 +212,8 @@ type StoredCredential struct {
 	OwnerRemoved bool
 	// Groups are the display names of a user's groups; nil for service tokens.
 	Groups []string
+	// Sites are the names of a user's sites, sorted; nil for service tokens.
+	Sites []string
 	// PermissionSets are a service user's sets; nil for user tokens.
 	PermissionSets []string
 }
@@ -156,4 +223,33 @@ type Usage struct {
 	TokenID  string
 	LastUsed time.Time
 	Count    int64
+}
+
+// TokenPageFilter selects a page of tokens of one kind in one org. Empty
+// fields match everything.
+type TokenPageFilter struct {
+	OrgID   string // required
+	Kind    Kind   // required
+	OwnerID string
+	// Status selects by the status the authenticator applies at Now: an
+	// active token past its inactivity window counts as expired even before
+	// the sweep marks it so.
+	Status Status
+	Now    time.Time
+	// NamePrefix selects names that start with it, case-sensitively.
+	NamePrefix string
+	// AfterCreatedAt and AfterID, when AfterID is set, are the last token of
+	// the previous page: the page starts after it.
+	AfterCreatedAt time.Time
+	AfterID        string
+	Limit          int // required, above 0
+}
+
+// OwnedToken is a token with what a listing shows of its owner.
+type OwnedToken struct {
+	Token
+	// OwnerName is the person's user name, or the service user's name.
+	OwnerName string
+	// PermissionSets are a service user's sets; nil for user tokens.
+	PermissionSets []string
 }

@@ -23,7 +23,11 @@ var authRefusals = []*AuthError{ErrNoToken, ErrMalformedToken, ErrUnknownToken, 
 type authStats struct {
 	hits, misses, evictions, invalidations atomic.Int64
 	allowed, unavailable                   atomic.Int64
-	refused                                [7]atomic.Int64 // by authRefusals index
+	// The way of a miss: refused by the index of live tokens, answered by
+	// the negative cache, looked up in the store, or shed for want of a
+	// lookup slot; and the change-log reads made for the index's misses.
+	indexRefusals, negativeHits, storeLookups, lookupsShed, indexSyncs atomic.Int64
+	refused                                                            [7]atomic.Int64 // by authRefusals index
 }
 
 func (s *authStats) refusal(e *AuthError) {
@@ -88,6 +92,15 @@ func (a *Authenticator) Instrument(tp trace.TracerProvider, mp metric.MeterProvi
 	evictions, _ := m.Int64ObservableCounter("scimgate.auth.cache.evictions", metric.WithDescription("Cache entries evicted to make room."))
 	invalidations, _ := m.Int64ObservableCounter("scimgate.auth.cache.invalidations", metric.WithDescription("Cache entries forgotten because a change named them."))
 	size, _ := m.Int64ObservableGauge("scimgate.auth.cache.size", metric.WithDescription("Cache entries."))
+	storeLookups, _ := m.Int64ObservableCounter("scimgate.auth.store.lookups", metric.WithDescription("Token lookups sent to the store (one query each)."))
+	shed, _ := m.Int64ObservableCounter("scimgate.auth.store.lookups_shed",
+		metric.WithDescription("Misses answered as unavailable because auth.lookup_concurrency lookups were in flight for too long."))
+	negativeHits, _ := m.Int64ObservableCounter("scimgate.auth.negative_cache.hits", metric.WithDescription("Unknown tokens answered from the negative cache."))
+	indexRefusals, _ := m.Int64ObservableCounter("scimgate.auth.index.refusals",
+		metric.WithDescription("Unknown tokens refused by the index of live tokens, without a store lookup."))
+	indexSyncs, _ := m.Int64ObservableCounter("scimgate.auth.index.syncs",
+		metric.WithDescription("Change-log reads made for tokens missing from the index (shared by every request waiting at once)."))
+	indexSize, _ := m.Int64ObservableGauge("scimgate.auth.index.size", metric.WithDescription("Token hashes in the index of live tokens (0 until it is loaded)."))
 	decisions, _ := m.Int64ObservableCounter("scimgate.auth.decisions",
 		metric.WithDescription("Authentication decisions by outcome (allowed, refused, unavailable) and reason."))
 	allowed := metric.WithAttributes(attribute.String("outcome", "allowed"))
@@ -102,13 +115,20 @@ func (a *Authenticator) Instrument(tp trace.TracerProvider, mp metric.MeterProvi
 		o.ObserveInt64(evictions, s.evictions.Load())
 		o.ObserveInt64(invalidations, s.invalidations.Load())
 		o.ObserveInt64(size, int64(a.cache.Len()))
+		o.ObserveInt64(storeLookups, s.storeLookups.Load())
+		o.ObserveInt64(shed, s.lookupsShed.Load())
+		o.ObserveInt64(negativeHits, s.negativeHits.Load())
+		o.ObserveInt64(indexRefusals, s.indexRefusals.Load())
+		o.ObserveInt64(indexSyncs, s.indexSyncs.Load())
+		o.ObserveInt64(indexSize, int64(a.Index().Tokens))
 		o.ObserveInt64(decisions, s.allowed.Load(), allowed)
 		o.ObserveInt64(decisions, s.unavailable.Load(), unavailable)
 		for i := range refused {
 			o.ObserveInt64(decisions, s.refused[i].Load(), refused[i])
 		}
 		return nil
-	}, hits, misses, evictions, invalidations, size, decisions)
+	}, hits, misses, evictions, invalidations, size, decisions,
+		storeLookups, shed, negativeHits, indexRefusals, indexSyncs, indexSize)
 	if err != nil {
 		return err
 	}

@@ -72,6 +72,11 @@ type User struct {
 	EmployeeNumber string
 	ManagerID      string
 
+	// Sites are the names of the sites the person is a member of, sorted.
+	// Writing a user (CreateUser, ReplaceUser) with nil Sites leaves the
+	// memberships as they are; a non-nil slice, even empty, replaces them.
+	Sites []string
+
 	// Active is false once the identity provider deactivates the person.
 	Active bool
 	// Removed marks a user deleted from the org; the row stays for the audit
@@ -101,6 +106,30 @@ type Group struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	Version     int64
+}
+
+// GroupRef names a group a user is a member of.
+type GroupRef struct {
+	ID          string
+	DisplayName string
+}
+
+// Site is a place or unit of an organization (an office, a plant, a store)
+// that people are members of, as they are of groups. A user token carries
+// its owner's sites upstream, so the upstream can limit what a person sees
+// to their sites; a service token never has sites.
+type Site struct {
+	ID    string
+	OrgID string
+	// Name is unique in the org, compared case-insensitively. It holds no
+	// comma: lists of sites (a SCIM value, an identity header) use commas.
+	Name string
+	// ExternalID optionally ties the site to another system's record; it
+	// is unique in the org when set.
+	ExternalID string
+	CreatedAt  time.Time
+	// Members is how many people are members (read-only, from listings).
+	Members int
 }
 
 // ServiceUser is a non-person account that owns one service token. It never
@@ -168,4 +197,10 @@ type Change struct {
 	TokenID string
 	OwnerID string
 	At      time.Time
+	// Added and Removed are the IndexKey of a token hash that starts or
+	// stops existing with this change (a token created, regenerated or
+	// deleted), so that every process's index of live tokens follows the
+	// log without reading the tokens; 0 for none.
+	Added   uint64
+	Removed uint64
 }

@@ -40,10 +40,32 @@ type testCLI struct {
 	env map[string]string
 }
 
+// newSQLiteDB creates a migrated SQLite database in a directory removed
+// when the test ends, and returns its path: commands other than migrate
+// (and serve on its default path) refuse a database that does not exist.
+func newSQLiteDB(t *testing.T) string {
+	t.Helper()
+	path := sqltest.SQLitePath(t)
+	createSQLiteDB(t, path)
+	return path
+}
+
+func createSQLiteDB(t *testing.T, path string) {
+	t.Helper()
+	s, err := sqlstore.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func newTestCLI(t *testing.T, dialect string) *testCLI {
 	switch dialect {
 	case sqlstore.SQLite:
-		return &testCLI{t: t, dsn: sqltest.SQLitePath(t)}
+		return &testCLI{t: t, dsn: newSQLiteDB(t)}
 	case sqlstore.Postgres:
 		return &testCLI{t: t, dsn: sqltest.PostgresDSN(t)}
 	}
@@ -294,7 +316,7 @@ func testCommands(t *testing.T, c *testCLI) {
 		}
 	}
 	out := c.ok("service-token", "list", "--org", "acme")
-	if !regexp.MustCompile(`(?m)^ID +NAME +PREFIX +STATUS +INACTIVITY +PERMISSIONS +LAST USED +CREATED$`).MatchString(out) ||
+	if !regexp.MustCompile(`(?m)^ID +NAME +PREFIX +STATUS +INACTIVITY +PERMISSIONS +LAST USED +EXPIRES +CREATED$`).MatchString(out) ||
 		!strings.Contains(out, "okta-prod") || !strings.Contains(out, "60 days") {
 		t.Errorf("service-token list printed\n%s", out)
 	}
@@ -374,7 +396,7 @@ func TestPlaintextNotInDatabase(t *testing.T) {
 }
 
 func TestGlobalFlagsAnywhere(t *testing.T) {
-	dsn := sqltest.SQLitePath(t)
+	dsn := newSQLiteDB(t)
 	tests := [][]string{
 		{"--database", dsn, "--json", "org", "list"},
 		{"--json", "org", "list", "--database", dsn},
@@ -402,7 +424,7 @@ func TestGlobalFlagsAnywhere(t *testing.T) {
 	}
 
 	// The database from the environment, and from a config file.
-	other := sqltest.SQLitePath(t)
+	other := newSQLiteDB(t)
 	var buf bytes.Buffer
 	if err := run(context.Background(), []string{"scimgate", "org", "create", "--name", "from-env"},
 		envMap(map[string]string{"SCIMGATE_DATABASE": other}), &buf, &buf); err != nil {
@@ -531,7 +553,7 @@ func TestMainExitCodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the test binary")
 	}
-	dsn := sqltest.SQLitePath(t)
+	dsn := newSQLiteDB(t)
 	scimgate := func(args ...string) (stdout, stderr string, code int) {
 		t.Helper()
 		cmd := exec.Command(os.Args[0], append([]string{"--database", dsn}, args...)...)

@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/scimgate/scimgate/proxy"
+	"github.com/scimgate/scimgate/scim"
 	"github.com/scimgate/scimgate/tokens"
 )
 
@@ -43,10 +44,16 @@ type Config struct {
 	Permissions PermissionsConfig `yaml:"permissions"`
 	Telemetry   TelemetryConfig   `yaml:"telemetry"`
 	SCIM        SCIMConfig        `yaml:"scim"`
+	Console     ConsoleConfig     `yaml:"console"`
+	Admin       AdminConfig       `yaml:"admin"`
 
 	// ShutdownTimeout bounds a graceful shutdown: in-flight requests get
 	// this long to finish.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// ShutdownDelay is how long, once asked to stop, scimgate goes on
+	// serving with /readyz answering 503, so that load balancers stop
+	// sending requests before the listeners close. 0 by default.
+	ShutdownDelay time.Duration `yaml:"shutdown_delay"`
 }
 
 // LogConfig configures the JSON log on stderr.
@@ -69,6 +76,18 @@ type ProxyConfig struct {
 	// ForwardAuthorization passes the client's Authorization header upstream.
 	ForwardAuthorization bool    `yaml:"forward_authorization"`
 	Routes               []Route `yaml:"routes"`
+	// Methods are the request methods let through; others get a 405.
+	Methods []string `yaml:"methods"`
+	// RoutesIgnoreCase makes route prefixes match in any letter case.
+	RoutesIgnoreCase bool `yaml:"routes_ignore_case"`
+	// PublicPathsIgnoreCase makes public paths match in any letter case.
+	PublicPathsIgnoreCase bool `yaml:"public_paths_ignore_case"`
+	// AllowPathSemicolons accepts ";" (path parameters) in request paths.
+	AllowPathSemicolons bool `yaml:"allow_path_semicolons"`
+	// StripHeaders are deleted from every request; "*" ends a prefix.
+	StripHeaders []string `yaml:"strip_headers"`
+	// Assertion is the signed identity assertion sent upstream.
+	Assertion AssertionConfig `yaml:"assertion"`
 
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
 	// ReadTimeout is the time to read a whole request, body included; 0 means none.
@@ -92,6 +111,43 @@ type Route struct {
 	Permission string   `yaml:"permission"`
 }
 
+// AssertionConfig configures the signed identity assertion: a JWT in a
+// header of every authenticated request, verifiable with the JWKS at
+// /.well-known/jwks.json on the management listener.
+type AssertionConfig struct {
+	Enabled bool `yaml:"enabled"`
+	// Header carries the assertion.
+	Header string `yaml:"header"`
+	// Algorithm of new signing keys: ES256 or EdDSA.
+	Algorithm string `yaml:"algorithm"`
+	Issuer    string `yaml:"issuer"`
+	// Audience is the "aud" claim; empty means the upstream's URL
+	// (scheme://host:port).
+	Audience string `yaml:"audience"`
+	// TTL is an assertion's lifetime.
+	TTL time.Duration `yaml:"ttl"`
+	// BindRequest adds the method and a hash of the path to the claims, at
+	// the cost of a signature per request.
+	BindRequest bool `yaml:"bind_request"`
+	// KeyRotation is how long a signing key signs before the next one.
+	KeyRotation time.Duration `yaml:"key_rotation"`
+	// KeyPublishAhead is how long the next key is published before it signs.
+	KeyPublishAhead time.Duration `yaml:"key_publish_ahead"`
+}
+
+// defaultAssertion is the assertion's default configuration: on.
+func defaultAssertion() AssertionConfig {
+	return AssertionConfig{
+		Enabled:         true,
+		Header:          proxy.DefaultAssertionHeader,
+		Algorithm:       proxy.ES256,
+		Issuer:          "scimgate",
+		TTL:             2 * time.Minute,
+		KeyRotation:     7 * 24 * time.Hour,
+		KeyPublishAhead: time.Hour,
+	}
+}
+
 // SCIMConfig configures the SCIM 2.0 endpoint at /scim/v2 on the
 // management listener.
 type SCIMConfig struct {
@@ -99,11 +155,34 @@ type SCIMConfig struct {
 	// (e.g. https://id.example.com/scim/v2); it starts the Location of
 	// created resources. Empty means the path /scim/v2 alone.
 	BaseURL string `yaml:"base_url"`
+	// UnknownSites is what provisioning does with a site a user names that
+	// the org does not have: "create" it, or "refuse" the change.
+	UnknownSites string `yaml:"unknown_sites"`
+	// MaxPatchOperations bounds the operations of one PATCH request, and
+	// MaxPatchValues the values one PATCH request gives a multi-valued
+	// attribute; a request over either is answered 413.
+	MaxPatchOperations int `yaml:"max_patch_operations"`
+	MaxPatchValues     int `yaml:"max_patch_values"`
 	// MaxFilterCandidates bounds how many users or groups a filter that the
 	// database cannot answer alone (one on name.givenName, emails.type, …)
 	// is evaluated on in memory, after the rest of the filter selected
 	// them; a filter that leaves more is answered 400 tooMany. Default 10000.
 	MaxFilterCandidates int `yaml:"max_filter_candidates"`
+}
+
+// AdminConfig configures the token management API at /api/v1 (package
+// admin).
+type AdminConfig struct {
+	// Listen is the API's own listener, host:port; empty serves it on the
+	// management listener.
+	Listen string `yaml:"listen"`
+	// TLS is the TLS of the API's own listener; with Listen empty the API
+	// has the management listener's.
+	TLS TLSConfig `yaml:"tls"`
+	// AnonymousLeakReportsPerSecond is how many leak reports without a
+	// token are accepted per second (bursts of ten seconds' worth); 0
+	// refuses them, so a token is needed to report.
+	AnonymousLeakReportsPerSecond float64 `yaml:"anonymous_leak_reports_per_second"`
 }
 
 // ManagementConfig configures the listener of /healthz and /readyz.
@@ -182,13 +261,26 @@ type AuthConfig struct {
 	// StaleAfter: cached entries are not trusted once the change-log
 	// follower has not caught up for this long.
 	StaleAfter time.Duration `yaml:"stale_after"`
-	// PollInterval is how often the change log is read on SQLite, and the
-	// fallback poll behind PostgreSQL's LISTEN/NOTIFY.
+	// PollInterval is how often the change log is read in any case, behind
+	// PostgreSQL's LISTEN/NOTIFY and SQLite's watch of the database files.
 	PollInterval          time.Duration `yaml:"poll_interval"`
 	LastUsedFlushInterval time.Duration `yaml:"last_used_flush_interval"`
 	// SweepInterval is how often tokens past their inactivity window are
 	// marked expired.
 	SweepInterval time.Duration `yaml:"sweep_interval"`
+	// TokenIndex keeps the hashes of every stored token in memory, so that
+	// unknown tokens are refused without a database query.
+	TokenIndex bool `yaml:"token_index"`
+	// IndexSyncInterval: a token missing from the index is refused after
+	// one more change-log read; such reads begin at most this often.
+	IndexSyncInterval time.Duration `yaml:"index_sync_interval"`
+	// NegativeCacheSize bounds the unknown tokens remembered (apart from
+	// cache_size, so that they never evict good tokens).
+	NegativeCacheSize int `yaml:"negative_cache_size"`
+	// LookupConcurrency bounds the token lookups in the database at once;
+	// LookupQueueTimeout is how long a miss waits for a turn.
+	LookupConcurrency  int           `yaml:"lookup_concurrency"`
+	LookupQueueTimeout time.Duration `yaml:"lookup_queue_timeout"`
 }
 
 // ActivityLogConfig configures the one-line-per-request activity log.
@@ -218,6 +310,10 @@ func DefaultConfig() *Config {
 			IdentityHeaderPrefix: "X-Scimgate-",
 			IdentityHeaders:      slices.Clone(proxy.DefaultIdentityHeaders),
 			Routes:               []Route{},
+			Methods:              slices.Clone(proxy.DefaultMethods),
+			RoutesIgnoreCase:     true,
+			StripHeaders:         slices.Clone(proxy.DefaultStripHeaders),
+			Assertion:            defaultAssertion(),
 			ReadHeaderTimeout:    10 * time.Second,
 			ReadTimeout:          60 * time.Second,
 			IdleTimeout:          120 * time.Second,
@@ -235,9 +331,13 @@ func DefaultConfig() *Config {
 			PollInterval:          250 * time.Millisecond,
 			LastUsedFlushInterval: 30 * time.Second,
 			SweepInterval:         time.Hour,
+			TokenIndex:            true,
+			IndexSyncInterval:     20 * time.Millisecond,
+			NegativeCacheSize:     10_000,
+			LookupConcurrency:     8,
+			LookupQueueTimeout:    time.Second,
 		},
 		ActivityLog: ActivityLogConfig{Path: "-", Buffer: 4096},
-		SCIM:        SCIMConfig{MaxFilterCandidates: 10000},
 		Permissions: PermissionsConfig{
 			Custom:      []string{},
 			Sets:        map[string][]string{},
@@ -245,7 +345,16 @@ func DefaultConfig() *Config {
 			DefaultSets: []string{},
 		},
 		Telemetry:       defaultTelemetryConfig(),
+		Console:         defaultConsoleConfig(),
+		Admin:           AdminConfig{TLS: defaultTLS(), AnonymousLeakReportsPerSecond: 10},
 		ShutdownTimeout: 20 * time.Second,
+		SCIM: SCIMConfig{
+			UnknownSites:       string(tokens.CreateUnknownSites),
+			MaxPatchOperations: scim.DefaultMaxPatchOperations,
+			MaxPatchValues:     scim.DefaultMaxPatchValues,
+
+			MaxFilterCandidates: 10000,
+		},
 	}
 }
 
@@ -284,6 +393,8 @@ func LoadConfig(path string, getenv func(string) string, flags configOverrides) 
 		{"SCIMGATE_UPSTREAM", &cfg.Proxy.Upstream},
 		{"SCIMGATE_MANAGEMENT_LISTEN", &cfg.Management.Listen},
 		{"SCIMGATE_ACTIVITY_LOG_PATH", &cfg.ActivityLog.Path},
+		{"SCIMGATE_CONSOLE_OIDC_CLIENT_SECRET", &cfg.Console.OIDC.ClientSecret},
+		{"SCIMGATE_ADMIN_LISTEN", &cfg.Admin.Listen},
 	} {
 		if v := getenv(o.env); v != "" {
 			*o.dst = v
@@ -447,7 +558,10 @@ func (c *Config) Validate() error {
 		{"auth.poll_interval", c.Auth.PollInterval, false},
 		{"auth.last_used_flush_interval", c.Auth.LastUsedFlushInterval, false},
 		{"auth.sweep_interval", c.Auth.SweepInterval, false},
+		{"auth.index_sync_interval", c.Auth.IndexSyncInterval, false},
+		{"auth.lookup_queue_timeout", c.Auth.LookupQueueTimeout, false},
 		{"shutdown_timeout", c.ShutdownTimeout, false},
+		{"shutdown_delay", c.ShutdownDelay, true},
 	}
 	for _, d := range durations {
 		switch {
@@ -468,6 +582,10 @@ func (c *Config) Validate() error {
 		{"proxy.max_header_bytes", c.Proxy.MaxHeaderBytes},
 		{"proxy.max_idle_conns_per_host", c.Proxy.MaxIdleConnsPerHost},
 		{"auth.cache_size", c.Auth.CacheSize},
+		{"auth.negative_cache_size", c.Auth.NegativeCacheSize},
+		{"auth.lookup_concurrency", c.Auth.LookupConcurrency},
+		{"scim.max_patch_operations", c.SCIM.MaxPatchOperations},
+		{"scim.max_patch_values", c.SCIM.MaxPatchValues},
 		{"activity_log.buffer", c.ActivityLog.Buffer},
 	}
 	for _, n := range counts {
@@ -502,6 +620,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("proxy.identity_headers: %q is not one of %s", h, strings.Join(proxy.IdentityHeaders, ", "))
 		}
 	}
+	if err := c.Proxy.validateRequestRules(); err != nil {
+		return err
+	}
 	if err := c.Telemetry.validate(); err != nil {
 		return err
 	}
@@ -510,10 +631,42 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("scim.base_url: %q is not an http or https URL such as https://id.example.com/scim/v2", c.SCIM.BaseURL)
 		}
 	}
+	if err := c.Console.validate(); err != nil { // in console.go
+		return err
+	}
+	if err := c.validateAdmin(); err != nil {
+		return err
+	}
+	if _, err := tokens.ParseUnknownSitePolicy(c.SCIM.UnknownSites); err != nil {
+		return fmt.Errorf("scim.unknown_sites: %w", err)
+	}
 	if c.SCIM.MaxFilterCandidates < 1 {
 		return fmt.Errorf("scim.max_filter_candidates: %d must be at least 1 (the default is 10000)", c.SCIM.MaxFilterCandidates)
 	}
 	return c.validateTLS() // in tls.go
+}
+
+// validateAdmin checks the options of the admin API.
+func (c *Config) validateAdmin() error {
+	a := &c.Admin
+	if a.AnonymousLeakReportsPerSecond < 0 {
+		return fmt.Errorf("admin.anonymous_leak_reports_per_second: %g is negative; 0 refuses leak reports without a token", a.AnonymousLeakReportsPerSecond)
+	}
+	if a.Listen == "" {
+		if a.TLS.Mode != tlsOff {
+			return errors.New("admin.tls: only used with admin.listen; the API is served on the management listener, with management.tls")
+		}
+		return nil
+	}
+	if err := checkListen("admin.listen", a.Listen); err != nil {
+		return err
+	}
+	for _, o := range []struct{ name, addr string }{{"proxy.listen", c.Proxy.Listen}, {"management.listen", c.Management.Listen}} {
+		if a.Listen == o.addr && !strings.HasSuffix(a.Listen, ":0") {
+			return fmt.Errorf("admin.listen: %q is also %s; give the admin API its own port, or leave admin.listen empty to serve it on the management listener", a.Listen, o.name)
+		}
+	}
+	return nil
 }
 
 // ValidateServe is Validate plus what only serve needs.
@@ -588,4 +741,63 @@ func isHeaderName(s string) bool {
 		}
 	}
 	return true
+}
+
+// validateRequestRules checks the options of the canonical request, the
+// headers stripped and the identity assertion.
+func (p *ProxyConfig) validateRequestRules() error {
+	if len(p.Methods) == 0 {
+		return errors.New("proxy.methods: must list at least one method, like [GET, POST]")
+	}
+	for _, m := range p.Methods {
+		if m == "" || strings.ToUpper(m) != m || !isHeaderName(m) {
+			return fmt.Errorf("proxy.methods: %q is not an HTTP method in capitals, like GET or POST", m)
+		}
+	}
+	for i, pp := range p.PublicPaths {
+		if err := proxy.CheckPathPrefix(pp, p.AllowPathSemicolons); err != nil {
+			return fmt.Errorf("proxy.public_paths[%d]: %w", i, err)
+		}
+	}
+	for i, r := range p.Routes {
+		if err := proxy.CheckPathPrefix(r.PathPrefix, p.AllowPathSemicolons); err != nil {
+			return fmt.Errorf("proxy.routes[%d].path_prefix: %w", i, err)
+		}
+	}
+	for _, h := range p.StripHeaders {
+		name, _ := strings.CutSuffix(h, "*")
+		if !isHeaderName(strings.ReplaceAll(name, "_", "-")) {
+			return fmt.Errorf("proxy.strip_headers: %q is not a header name, or the start of one followed by *", h)
+		}
+	}
+	a := &p.Assertion
+	if !a.Enabled {
+		return nil
+	}
+	if !isHeaderName(a.Header) {
+		return fmt.Errorf("proxy.assertion.header: %q must be letters, digits and dashes, like X-Scimgate-Assertion", a.Header)
+	}
+	for _, name := range proxy.IdentityHeaders {
+		if strings.EqualFold(a.Header, p.IdentityHeaderPrefix+strings.ReplaceAll(name, "_", "-")) {
+			return fmt.Errorf("proxy.assertion.header: %q is the identity header %q; choose another name", a.Header, name)
+		}
+	}
+	if strings.EqualFold(a.Header, "Authorization") {
+		return errors.New("proxy.assertion.header: Authorization carries the client's token; choose another name")
+	}
+	if a.Algorithm != proxy.ES256 && a.Algorithm != proxy.EdDSA {
+		return fmt.Errorf("proxy.assertion.algorithm: %q is not %s or %s", a.Algorithm, proxy.ES256, proxy.EdDSA)
+	}
+	if strings.TrimSpace(a.Issuer) == "" {
+		return errors.New("proxy.assertion.issuer: must not be empty (the iss claim upstreams check)")
+	}
+	switch {
+	case a.TTL < 10*time.Second || a.TTL > time.Hour:
+		return fmt.Errorf("proxy.assertion.ttl: %s is not between 10s and 1h (an assertion should live briefly)", a.TTL)
+	case a.KeyPublishAhead < time.Minute:
+		return fmt.Errorf("proxy.assertion.key_publish_ahead: %s is below 1m; upstreams need time to fetch the next key", a.KeyPublishAhead)
+	case a.KeyRotation < 2*a.KeyPublishAhead:
+		return fmt.Errorf("proxy.assertion.key_rotation: %s must be at least twice key_publish_ahead (%s)", a.KeyRotation, a.KeyPublishAhead)
+	}
+	return nil
 }

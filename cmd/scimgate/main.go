@@ -5,13 +5,12 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 )
 
 func main() {
 	if err := run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintf(os.Stderr, "scimgate: %s\n", errorMessage(err))
+		printError(os.Stderr, err)
 		os.Exit(exitCode(err))
 	}
 }

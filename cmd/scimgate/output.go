@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/scimgate/scimgate/admin"
 	"github.com/scimgate/scimgate/tokens"
 )
 
@@ -30,6 +32,7 @@ type userView struct {
 	ExternalID  string    `json:"external_id"`
 	Active      bool      `json:"active"`
 	CreatedAt   time.Time `json:"created_at"`
+	Sites       []string  `json:"sites"`
 }
 
 type deactivatedView struct {
@@ -38,6 +41,8 @@ type deactivatedView struct {
 	UserName      string `json:"user_name"`
 	Active        bool   `json:"active"`
 	ExpiredTokens int    `json:"expired_tokens"`
+	// Servers: which running servers confirmed that they refuse the tokens.
+	Servers *propagationView `json:"servers,omitempty"`
 }
 
 // tokenView is a token as listed: never its secret.
@@ -57,6 +62,11 @@ type tokenView struct {
 	CreatedAt      time.Time  `json:"created_at"`
 	LastUsedAt     *time.Time `json:"last_used_at"` // null until first used
 	UseCount       int64      `json:"use_count"`
+	// ExpiresAt is when an active token expires unless used before; null
+	// for a token that is not active.
+	ExpiresAt *time.Time `json:"expires_at"`
+	// Servers is set by edit: which running servers confirmed the change.
+	Servers *propagationView `json:"servers,omitempty"`
 }
 
 // newTokenView is what create and regenerate print: the only output that
@@ -85,6 +95,10 @@ func tokenViewOf(org string, t *tokens.Token) tokenView {
 	if !t.LastUsedAt.IsZero() {
 		last := t.LastUsedAt.UTC()
 		v.LastUsedAt = &last
+	}
+	if t.Status == tokens.StatusActive {
+		expires := t.InactivityDeadline().UTC()
+		v.ExpiresAt = &expires
 	}
 	return v
 }
@@ -148,8 +162,12 @@ func (c *cli) printUsers(org *tokens.Org, users []tokens.User, one bool) error {
 		for _, e := range u.Emails {
 			emails = append(emails, e.Value)
 		}
+		sites := u.Sites
+		if sites == nil {
+			sites = []string{}
+		}
 		views = append(views, userView{ID: u.ID, Org: org.Name, UserName: u.UserName, DisplayName: u.DisplayName,
-			Emails: emails, ExternalID: u.ExternalID, Active: u.Active, CreatedAt: u.CreatedAt.UTC()})
+			Emails: emails, ExternalID: u.ExternalID, Active: u.Active, CreatedAt: u.CreatedAt.UTC(), Sites: sites})
 	}
 	if c.global.json {
 		if one {
@@ -188,7 +206,13 @@ func (c *cli) printToken(v tokenView) error {
 	if c.global.json {
 		return printJSON(c.stdout, v)
 	}
-	return printTokenDetails(c.stdout, v, "")
+	if err := printTokenDetails(c.stdout, v, ""); err != nil {
+		return err
+	}
+	if v.Servers != nil {
+		fmt.Fprintf(c.stdout, "the change is %s\n", v.Servers.sentence("applied", "applies it"))
+	}
+	return nil
 }
 
 func printTokenDetails(w io.Writer, v tokenView, plaintext string) error {
@@ -213,50 +237,46 @@ func printTokenDetails(w io.Writer, v tokenView, plaintext string) error {
 }
 
 func (c *cli) printTokens(views []tokenView, empty string) error {
-	if c.global.json {
-		return printJSON(c.stdout, views)
+	kind := tokens.KindUser
+	if len(views) > 0 {
+		kind = views[0].Kind
 	}
-	if len(views) == 0 {
-		fmt.Fprintln(c.stderr, empty)
-		return nil
+	stream := c.newTokenStream(kind, empty)
+	if err := stream.add(views); err != nil {
+		return err
 	}
-	service := views[0].Kind == tokens.KindService
-	tw := newTable(c.stdout)
-	if service {
-		fmt.Fprintln(tw, "ID\tNAME\tPREFIX\tSTATUS\tINACTIVITY\tPERMISSIONS\tLAST USED\tCREATED")
-	} else {
-		fmt.Fprintln(tw, "ID\tUSER\tNAME\tPREFIX\tSTATUS\tINACTIVITY\tLAST USED\tCREATED")
-	}
-	for _, v := range views {
-		status := string(v.Status)
-		if v.StatusReason != "" && string(v.StatusReason) != status {
-			status += " (" + string(v.StatusReason) + ")"
-		}
-		last := "never"
-		if v.LastUsedAt != nil {
-			last = formatTime(*v.LastUsedAt)
-		}
-		if service {
-			fmt.Fprintf(tw, "%s\t%s\t%s…\t%s\t%d days\t%s\t%s\t%s\n", v.ID, v.Name, v.DisplayPrefix, status,
-				v.InactivityDays, dash(strings.Join(v.PermissionSets, ",")), last, formatTime(v.CreatedAt))
-		} else {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s…\t%s\t%d days\t%s\t%s\n", v.ID, v.User, v.Name, v.DisplayPrefix, status,
-				v.InactivityDays, last, formatTime(v.CreatedAt))
-		}
-	}
-	return tw.Flush()
+	return stream.close()
 }
 
-// printDone reports a change that has nothing to show but the token's new state.
-func (c *cli) printDone(id, state, format string, args ...any) error {
+// printDone reports a change that has nothing to show but the token's new
+// state, and for a revocation, which running servers refuse the token.
+func (c *cli) printDone(id, state string, servers *propagationView, format string, args ...any) error {
 	if c.global.json {
-		return printJSON(c.stdout, map[string]string{"id": id, "result": state})
+		return printJSON(c.stdout, doneView{ID: id, Result: state, Servers: servers})
 	}
-	fmt.Fprintf(c.stdout, format+"\n", args...)
+	fmt.Fprintf(c.stdout, format, args...)
+	if servers != nil {
+		fmt.Fprintf(c.stdout, ": %s", servers.sentence("refused", "refuses it"))
+	}
+	fmt.Fprintln(c.stdout)
 	return nil
 }
 
+type doneView struct {
+	ID      string           `json:"id"`
+	Result  string           `json:"result"`
+	Servers *propagationView `json:"servers,omitempty"`
+}
+
 func (c *cli) printAudit(events []tokens.AuditEvent, orgNames map[string]string) error {
+	stream := c.newAuditStream()
+	if err := stream.add(auditViews(events, orgNames)); err != nil {
+		return err
+	}
+	return stream.close()
+}
+
+func auditViews(events []tokens.AuditEvent, orgNames map[string]string) []auditView {
 	views := make([]auditView, 0, len(events))
 	for _, e := range events {
 		org := orgNames[e.OrgID]
@@ -265,19 +285,7 @@ func (c *cli) printAudit(events []tokens.AuditEvent, orgNames map[string]string)
 		}
 		views = append(views, auditView{ID: e.ID, At: e.At.UTC(), Org: org, Actor: e.Actor, Action: e.Action, Target: e.Target, Detail: e.Detail})
 	}
-	if c.global.json {
-		return printJSON(c.stdout, views)
-	}
-	if len(views) == 0 {
-		fmt.Fprintln(c.stderr, "no audit events")
-		return nil
-	}
-	tw := newTable(c.stdout)
-	fmt.Fprintln(tw, "TIME\tORG\tACTOR\tACTION\tTARGET\tDETAIL")
-	for _, v := range views {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", formatTime(v.At), v.Org, v.Actor, v.Action, v.Target, v.Detail)
-	}
-	return tw.Flush()
+	return views
 }
 
 func dash(s string) string {
@@ -292,4 +300,224 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// ---- Streams, and the views of the management commands ----
+
+// listStream prints a listing a page at a time, so that a listing of any
+// length takes the memory of one page: --json writes the array element by
+// element (the same bytes printJSON writes for the whole slice), a table is
+// flushed after each page.
+type listStream[T any] struct {
+	c      *cli
+	header string         // the table's header line, tab-separated
+	row    func(T) string // a table row, tab-separated
+	empty  string         // said on stderr when there is nothing to list
+	n      int
+	out    *bufio.Writer // stdout, written once a page
+	tw     *tabwriter.Writer
+}
+
+func (s *listStream[T]) add(items []T) error {
+	if s.out == nil {
+		s.out = bufio.NewWriterSize(s.c.stdout, 64<<10)
+	}
+	if s.c.global.json {
+		for _, v := range items {
+			b, err := json.MarshalIndent(v, "  ", "  ")
+			if err != nil {
+				return err
+			}
+			sep := ",\n  "
+			if s.n == 0 {
+				sep = "[\n  "
+			}
+			s.out.WriteString(sep)
+			s.out.Write(b)
+			s.n++
+		}
+		return s.out.Flush()
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	if s.tw == nil {
+		s.tw = newTable(s.out)
+		fmt.Fprintln(s.tw, s.header)
+	}
+	for _, v := range items {
+		fmt.Fprintln(s.tw, s.row(v))
+	}
+	s.n += len(items)
+	if err := s.tw.Flush(); err != nil {
+		return err
+	}
+	return s.out.Flush()
+}
+
+func (s *listStream[T]) close() error {
+	switch {
+	case s.c.global.json && s.n == 0:
+		_, err := fmt.Fprintln(s.c.stdout, "[]")
+		return err
+	case s.c.global.json:
+		_, err := fmt.Fprint(s.c.stdout, "\n]\n")
+		return err
+	case s.n == 0:
+		fmt.Fprintln(s.c.stderr, s.empty)
+	}
+	return nil
+}
+
+type tokenStream = listStream[tokenView]
+
+// newTokenStream lists tokens of one kind.
+func (c *cli) newTokenStream(kind tokens.Kind, empty string) *tokenStream {
+	if kind == tokens.KindService {
+		return &tokenStream{c: c, empty: empty,
+			header: "ID\tNAME\tPREFIX\tSTATUS\tINACTIVITY\tPERMISSIONS\tLAST USED\tEXPIRES\tCREATED",
+			row: func(v tokenView) string {
+				return fmt.Sprintf("%s\t%s\t%s…\t%s\t%d days\t%s\t%s\t%s\t%s", v.ID, v.Name, v.DisplayPrefix, statusText(v),
+					v.InactivityDays, dash(strings.Join(v.PermissionSets, ",")), lastUsedText(v), expiresText(v), formatTime(v.CreatedAt))
+			}}
+	}
+	return &tokenStream{c: c, empty: empty,
+		header: "ID\tUSER\tNAME\tPREFIX\tSTATUS\tINACTIVITY\tLAST USED\tEXPIRES\tCREATED",
+		row: func(v tokenView) string {
+			return fmt.Sprintf("%s\t%s\t%s\t%s…\t%s\t%d days\t%s\t%s\t%s", v.ID, dash(v.User), v.Name, v.DisplayPrefix, statusText(v),
+				v.InactivityDays, lastUsedText(v), expiresText(v), formatTime(v.CreatedAt))
+		}}
+}
+
+func statusText(v tokenView) string {
+	status := string(v.Status)
+	if v.StatusReason != "" && string(v.StatusReason) != status {
+		status += " (" + string(v.StatusReason) + ")"
+	}
+	return status
+}
+
+func lastUsedText(v tokenView) string {
+	if v.LastUsedAt == nil {
+		return "never"
+	}
+	return formatTime(*v.LastUsedAt)
+}
+
+func expiresText(v tokenView) string {
+	if v.ExpiresAt == nil {
+		return "-"
+	}
+	return formatTime(*v.ExpiresAt)
+}
+
+type auditStream = listStream[auditView]
+
+// newAuditStream lists audit events.
+func (c *cli) newAuditStream() *auditStream {
+	return &auditStream{c: c, empty: "no audit events",
+		header: "TIME\tORG\tACTOR\tACTION\tTARGET\tDETAIL",
+		row: func(v auditView) string {
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", formatTime(v.At), v.Org, v.Actor, v.Action, v.Target, v.Detail)
+		}}
+}
+
+// tokenViewOfInfo is a token as management shows it: its status is the
+// one the authenticator applies now.
+func tokenViewOfInfo(t *tokens.TokenInfo) tokenView {
+	v := tokenView{
+		ID: t.ID, Kind: t.Kind, Org: t.OrgName, Name: t.Name, DisplayPrefix: t.DisplayPrefix,
+		Status: t.Status, StatusReason: t.StatusReason, StatusChangedAt: t.StatusChangedAt.UTC(),
+		InactivityDays: t.InactivityDays, CreatedAt: t.CreatedAt.UTC(), UseCount: t.UseCount,
+	}
+	if t.Kind == tokens.KindUser {
+		v.User = t.OwnerName
+	} else {
+		v.PermissionSets = t.PermissionSets
+	}
+	if !t.LastUsedAt.IsZero() {
+		last := t.LastUsedAt.UTC()
+		v.LastUsedAt = &last
+	}
+	if !t.ExpiresAt.IsZero() {
+		expires := t.ExpiresAt.UTC()
+		v.ExpiresAt = &expires
+	}
+	return v
+}
+
+// seatsView is the seats report, as the admin API's GET /seats shows it.
+type seatsView = admin.Seats
+
+func (c *cli) printSeats(s seatsView) error {
+	if c.global.json {
+		return printJSON(c.stdout, s)
+	}
+	tw := newTable(c.stdout)
+	fmt.Fprintf(tw, "org:\t%s\n", s.Org)
+	fmt.Fprintf(tw, "seats:\t%d\t(every active person)\n", s.Seats)
+	fmt.Fprintf(tw, "people with active user tokens:\t%d\n", s.PeopleWithActiveTokens)
+	fmt.Fprintf(tw, "service users:\t%d\t(never a seat)\n", s.ServiceUsers)
+	fmt.Fprintf(tw, "active service tokens:\t%d\n", s.ActiveServiceTokens)
+	return tw.Flush()
+}
+
+// leakReportView is what "token report" prints: what became of each token.
+type leakReportView struct {
+	Findings    []leakFindingView `json:"findings"`
+	Live        int               `json:"live"`
+	AlreadyDead int               `json:"already_dead"`
+	Unknown     int               `json:"unknown"`
+	Malformed   int               `json:"malformed"`
+}
+
+type leakFindingView struct {
+	DisplayPrefix string     `json:"display_prefix"`
+	Kind          string     `json:"kind"`
+	Outcome       string     `json:"outcome"`
+	WasLive       bool       `json:"was_live"`
+	Token         *tokenView `json:"token"`
+}
+
+func (r *leakReportView) count(f leakFindingView) {
+	r.Findings = append(r.Findings, f)
+	switch f.Outcome {
+	case string(tokens.LeakRevoked), string(tokens.LeakDeleted):
+		r.Live++
+	case string(tokens.LeakAlreadyDead):
+		r.AlreadyDead++
+	case string(tokens.LeakUnknown):
+		r.Unknown++
+	default:
+		r.Malformed++
+	}
+}
+
+func (c *cli) printLeakReport(r *leakReportView) error {
+	if r.Findings == nil {
+		r.Findings = []leakFindingView{}
+	}
+	if c.global.json {
+		return printJSON(c.stdout, r)
+	}
+	tw := newTable(c.stdout)
+	fmt.Fprintln(tw, "PREFIX\tKIND\tOUTCOME\tID\tNAME\tOWNER\tORG")
+	for _, f := range r.Findings {
+		prefix, kind := "-", dash(f.Kind)
+		if f.DisplayPrefix != "" {
+			prefix = f.DisplayPrefix + "…"
+		}
+		id, name, owner, org := "-", "-", "-", "-"
+		if t := f.Token; t != nil {
+			id, name, org = t.ID, t.Name, t.Org
+			owner = dash(t.User)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", prefix, kind, strings.ReplaceAll(f.Outcome, "_", " "), id, name, owner, org)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stderr, "%d live %s stopped, %d already dead, %d unknown, %d malformed\n",
+		r.Live, plural(r.Live, "token", "tokens"), r.AlreadyDead, r.Unknown, r.Malformed)
+	return nil
 }

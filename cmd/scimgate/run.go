@@ -6,12 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"regexp"
 	"strings"
 	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/scimgate/scimgate/tokens"
 	"github.com/scimgate/scimgate/tokens/sqlstore"
@@ -19,26 +21,44 @@ import (
 
 // run is the whole program: main only calls it, and tests call it with their
 // own arguments, environment and output.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	c := &cli{getenv: getenv, stdout: stdout, stderr: stderr}
+	c := &cli{getenv: getenv, stdout: stdout, stderr: stderr, stdin: stdinOf(ctx)}
 	defer c.close()
+	// With --json, main prints the error as JSON (printError), and nothing
+	// else goes to stderr: the usage texts below are left out.
+	defer func() {
+		if err != nil && c.global.json {
+			err = &jsonError{err}
+		}
+	}()
+	usageOut := func() io.Writer {
+		if c.global.json {
+			return io.Discard
+		}
+		return stderr
+	}
 
 	root := newFlagSet("scimgate")
 	c.global.register(root)
+	showVersion := root.Bool("version", false, "print the version and exit")
 	if err := root.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			printUsage(stdout)
 			return nil
 		}
-		printUsage(stderr)
+		c.global.json = c.global.json || jsonRequested(args[1:])
+		printUsage(usageOut())
 		return &usageError{err}
+	}
+	if *showVersion {
+		return c.printVersion()
 	}
 	rest := root.Args()
 	if len(rest) == 0 {
-		printUsage(stderr)
+		printUsage(usageOut())
 		return usagef("no command given")
 	}
 	if rest[0] == "help" {
@@ -48,9 +68,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	cmd, cmdArgs, err := findCommand(rest)
 	if err != nil {
 		if isGroup(rest[0]) {
-			printGroupUsage(stderr, rest[0])
+			printGroupUsage(usageOut(), rest[0])
 		} else {
-			printUsage(stderr)
+			printUsage(usageOut())
 		}
 		return err
 	}
@@ -70,14 +90,34 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = wrongArgs(cmd, positional)
 	}
 	if err != nil {
-		printCommandUsage(stderr, cmd)
+		// The flag package stops at the first bad flag: a --json after it
+		// still asks for a JSON error.
+		c.global.json = c.global.json || jsonRequested(cmdArgs)
+		printCommandUsage(usageOut(), cmd)
 		var u *usageError
 		if !errors.As(err, &u) {
 			err = &usageError{fmt.Errorf("%s: %w", cmd.name, err)}
 		}
 		return err
 	}
+	if c.global.server != "" && !cmd.remote {
+		return usagef("%s has no remote form: it opens the database itself (leave out --server)", cmd.name)
+	}
 	return act(ctx, c, positional)
+}
+
+// jsonRequested reports whether args hold a --json flag that is true, for
+// when they could not be parsed.
+func jsonRequested(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-json", "--json", "-json=true", "--json=true", "-json=1", "--json=1":
+			return true
+		}
+	}
+	return false
 }
 
 // findCommand finds the command args start with, and returns the args after
@@ -190,6 +230,7 @@ type globalFlags struct {
 	config   string
 	database string
 	json     bool
+	remoteFlags
 }
 
 // register binds the global flags to fs. Their defaults are the values
@@ -198,6 +239,7 @@ func (g *globalFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.config, "config", g.config, "read the YAML configuration file (env SCIMGATE_CONFIG)")
 	fs.StringVar(&g.database, "database", g.database, "the database: a SQLite file path or a postgres:// URL (env SCIMGATE_DATABASE)")
 	fs.BoolVar(&g.json, "json", g.json, "print machine-readable JSON")
+	g.remoteFlags.register(fs) // remote.go
 }
 
 // cli is what a command runs with.
@@ -205,7 +247,12 @@ type cli struct {
 	global         globalFlags
 	getenv         func(string) string
 	stdout, stderr io.Writer
+	stdin          io.Reader       // what "token report" and "token inspect" read
 	store          *sqlstore.Store // opened by service
+	// lastChange is the newest change-log entry this command committed
+	// (0: none), and when; see confirmApplied.
+	lastChange  int64
+	committedAt time.Time
 }
 
 // config loads and validates the configuration with the global flags and
@@ -227,9 +274,14 @@ func (c *cli) config(overrides configOverrides) (*Config, error) {
 }
 
 // service opens the configured database, brings its schema up to date
-// (cheap when it already is, and a fresh database just works) and returns
-// the domain service over it.
+// (cheap when it already is) and returns the domain service over it. A
+// SQLite file that does not exist is an error (a mistyped path must not
+// become a new, empty database): only migrate (create) and serve make one.
 func (c *cli) service(ctx context.Context) (*tokens.Service, error) {
+	return c.openService(ctx, false)
+}
+
+func (c *cli) openService(ctx context.Context, create bool) (*tokens.Service, error) {
 	cfg, err := c.config(configOverrides{})
 	if err != nil {
 		return nil, err
@@ -238,11 +290,19 @@ func (c *cli) service(ctx context.Context) (*tokens.Service, error) {
 	if err != nil {
 		return nil, &usageError{err}
 	}
-	c.store, err = openStore(ctx, cfg)
+	if sqlstore.IsMemory(cfg.DatabaseDSN()) {
+		return nil, usagef("database %q: an in-memory database lives only as long as one process, so a command cannot reach the one a server holds; give the server's file or postgres:// URL", cfg.DatabaseDSN())
+	}
+	c.store, err = openStore(ctx, cfg, create)
 	if err != nil {
 		return nil, err
 	}
-	return tokens.NewService(c.store, policy), nil
+	svc := tokens.NewService(c.store, policy)
+	svc.OnCommit = func(changes []tokens.Change) {
+		c.lastChange = max(c.lastChange, changes[len(changes)-1].Seq)
+		c.committedAt = time.Now()
+	}
+	return svc, nil
 }
 
 // serviceForOrg is service, then the org named by --org.
@@ -265,11 +325,18 @@ func (c *cli) close() {
 	}
 }
 
-// openStore opens the database and applies pending migrations.
-func openStore(ctx context.Context, cfg *Config, opts ...sqlstore.Option) (*sqlstore.Store, error) {
-	// sqlstore creates a missing SQLite file and its directory, so a first
-	// start needs no setup.
-	store, err := sqlstore.Open(ctx, cfg.DatabaseDSN(), opts...)
+// openStore opens the database and applies pending migrations. A SQLite
+// file that does not exist is created (with its directory) only if create
+// is set; otherwise it is a usage error naming the path and what to do.
+func openStore(ctx context.Context, cfg *Config, create bool, opts ...sqlstore.Option) (*sqlstore.Store, error) {
+	dsn := cfg.DatabaseDSN()
+	if !create {
+		opts = append(opts, sqlstore.ExistingOnly())
+	}
+	store, err := sqlstore.Open(ctx, dsn, opts...)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, missingDatabase(cfg)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -280,14 +347,25 @@ func openStore(ctx context.Context, cfg *Config, opts ...sqlstore.Option) (*sqls
 	return store, nil
 }
 
+// missingDatabase explains a SQLite database file that is not there.
+func missingDatabase(cfg *Config) error {
+	path := cfg.DatabaseDSN()
+	if cfg.Database == "" {
+		return usagef("no database at %s (data_dir %s): run \"scimgate serve\" there to create it, run \"scimgate migrate\" to create an empty one, or give --database", path, cfg.DataDir)
+	}
+	return usagef("database %s does not exist: check the path; to create an empty database there, run \"scimgate migrate --database %s\"", path, path)
+}
+
 // ---- Usage ----
 
 const exitCodesHelp = `Exit codes:
   0  success
   1  error: the database cannot be reached, or something unexpected
   2  usage: a wrong command, flag, argument, configuration or value
-  3  not found: the org, user or token named does not exist
-  4  refused: a name taken, a limit reached, a token in the wrong state
+  3  not found: the org, user, token or site named does not exist
+  4  refused: a name taken, a limit reached, a token in the wrong state,
+     or (with --server) a permission the token lacks
+  5  unauthorized (with --server): the server refused the token
 `
 
 func printUsage(w io.Writer) {
@@ -303,7 +381,7 @@ Global flags, accepted before the command and by every command:
 	for _, cmd := range commands {
 		fmt.Fprintf(w, "  %s\n        %s\n", strings.TrimSpace(cmd.name+" "+cmd.synopsis), cmd.summary)
 	}
-	fmt.Fprint(w, "\nRun \"scimgate <command> --help\" for a command's flags.\n\n"+exitCodesHelp)
+	fmt.Fprint(w, "\nRun \"scimgate <command> --help\" for a command's flags.\n\n"+remoteHelp+"\n"+exitCodesHelp)
 }
 
 func printGroupUsage(w io.Writer, group string) {
@@ -331,7 +409,7 @@ func printCommandUsage(w io.Writer, cmd *command) {
 func printGlobalFlags(w io.Writer) {
 	fs := newFlagSet("global")
 	new(globalFlags).register(fs)
-	printFlags(w, fs, "[--config FILE] [--database DSN] [--json]")
+	printFlags(w, fs, "[--config FILE] [--database DSN] [--json] [--server URL] [--token-file FILE] [--server-ca FILE]")
 }
 
 func hasFlags(fs *flag.FlagSet) bool {

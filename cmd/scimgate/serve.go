@@ -10,12 +10,14 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/scimgate/scimgate/admin"
 	"github.com/scimgate/scimgate/proxy"
 	"github.com/scimgate/scimgate/scim"
 	"github.com/scimgate/scimgate/telemetry"
@@ -24,11 +26,13 @@ import (
 )
 
 // serve runs the sidecar with a validated configuration until ctx is done,
-// then shuts down gracefully within cfg.ShutdownTimeout. It applies
-// migrations, bootstraps an empty database and serves the management
-// endpoints. Logs go to stderr as JSON; stdout is for the activity log
-// (activity_log.path "-"). Each bound listener address is logged and passed
-// to the hook of withListenHook, so that tests can listen on ":0".
+// then shuts down gracefully within cfg.ShutdownTimeout. It binds its
+// listeners first (they answer 503 until it is ready, /healthz 200), waits
+// for the database, applies migrations, bootstraps an empty database and
+// serves the management endpoints. Logs go to stderr as JSON; stdout is for
+// the activity log (activity_log.path "-"). Each bound listener address is
+// logged and passed to the hook of withListenHook, so that tests can listen
+// on ":0".
 func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	level, err := cfg.LogLevel()
 	if err != nil {
@@ -47,38 +51,8 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 			logger.Warn("flush telemetry", "err", err)
 		}
 	}()
-	var storeOpts []sqlstore.Option
-	if tel.Tracing {
-		storeOpts = append(storeOpts, sqlstore.WithTracerProvider(tel.TracerProvider))
-	}
-	store, err := openStore(ctx, cfg, storeOpts...)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := store.Close(); err != nil {
-			logger.Error("close database", "err", err)
-		}
-	}()
 	policy, err := cfg.Policy()
 	if err != nil {
-		return err
-	}
-	svc := tokens.NewService(store, policy)
-	auth := tokens.NewAuthenticator(store, policy, tokens.AuthOptions{
-		CacheSize:   cfg.Auth.CacheSize,
-		CacheTTL:    cfg.Auth.CacheTTL,
-		NegativeTTL: cfg.Auth.NegativeCacheTTL,
-		StaleAfter:  cfg.Auth.StaleAfter,
-		Logger:      logger,
-	})
-	// What this process changes, its own cache forgets before the call returns.
-	svc.OnCommit = auth.Apply
-	if err := errors.Join(auth.Instrument(tel.TracerProvider, tel.MeterProvider),
-		svc.Instrument(tel.TracerProvider, tel.MeterProvider)); err != nil {
-		return fmt.Errorf("instrument: %w", err)
-	}
-	if err := bootstrap(ctx, svc, cfg, logger, stderr); err != nil {
 		return err
 	}
 	activity, activityOut, err := openActivityLog(cfg.ActivityLog, stdout)
@@ -86,33 +60,26 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer activityOut.Close()
-	gateway, err := newProxy(cfg, auth, activity, tel, logger)
-	if err != nil {
-		return err
-	}
 
-	scimHandler, err := scim.New(svc, auth, scim.Options{
-		BaseURL:        cfg.SCIM.BaseURL,
-		Logger:         logger,
-		TracerProvider: tracerIfTracing(tel),
-		Propagator:     tel.Propagator,
-		MeterProvider:  tel.MeterProvider,
-
-		MaxFilterCandidates: cfg.SCIM.MaxFilterCandidates,
-	})
-	if err != nil {
-		return err
-	}
+	ready := newReadiness()
+	proxyGate := newGate(startingProxy())
+	managementGate := newGate(startingManagement(ready, tel.MetricsHandler))
 	management := &http.Server{
-		Handler:           managementRoutes(store, scimHandler, tel.MetricsHandler),
+		Handler:           managementGate,
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	servers := []namedServer{
-		{name: "proxy", addr: cfg.Proxy.Listen, srv: proxyServer(cfg, gateway, logger)},
+		{name: "proxy", addr: cfg.Proxy.Listen, srv: proxyServer(cfg, proxyGate, logger)},
 		{name: "management", addr: cfg.Management.Listen, srv: management},
 	}
-
+	// The admin API and the console get a listener of their own with
+	// admin.listen; otherwise they are served on the management listener.
+	adminGate := newGate(startingProxy())
+	if cfg.Admin.Listen != "" {
+		// Bound before the management listener, which tests wait for last.
+		servers = slices.Insert(servers, 1, namedServer{name: "admin", addr: cfg.Admin.Listen, srv: adminServer(adminGate, logger)})
+	}
 	for i := range servers {
 		s := &servers[i]
 		if s.ln, err = listen(ctx, logger, s.name, s.addr); err != nil {
@@ -127,23 +94,148 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer stopTLS()
+	failed := startServers(servers)
+	// A start that fails stops at once; a running server drains first
+	// (shutdown_delay).
+	stopServers := func(delay time.Duration) error {
+		return shutDown(ctx, logger, ready, delay, cfg.ShutdownTimeout, servers)
+	}
+
+	var storeOpts []sqlstore.Option
+	if tel.Tracing {
+		storeOpts = append(storeOpts, sqlstore.WithTracerProvider(tel.TracerProvider))
+	}
+	store, err := waitForStore(ctx, cfg, logger, ready, storeOpts...)
+	if err != nil {
+		stopErr := stopServers(0)
+		if ctx.Err() != nil {
+			logger.Info("scimgate stopped before it reached its database")
+			return stopErr
+		}
+		return err
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			logger.Error("close database", "err", err)
+		}
+	}()
+	if sqlstore.IsMemory(cfg.DatabaseDSN()) {
+		logger.Warn("the database is in memory: everything is lost when scimgate stops, and no command can reach it")
+	}
+	svc := tokens.NewService(store, policy)
+	auth := tokens.NewAuthenticator(store, policy, tokens.AuthOptions{
+		CacheSize:   cfg.Auth.CacheSize,
+		CacheTTL:    cfg.Auth.CacheTTL,
+		NegativeTTL: cfg.Auth.NegativeCacheTTL,
+		StaleAfter:  cfg.Auth.StaleAfter,
+		Logger:      logger,
+
+		NegativeCacheSize:  cfg.Auth.NegativeCacheSize,
+		LookupConcurrency:  cfg.Auth.LookupConcurrency,
+		LookupQueueTimeout: cfg.Auth.LookupQueueTimeout,
+		IndexSyncInterval:  cfg.Auth.IndexSyncInterval,
+	})
+	// What this process changes, its own cache forgets before the call returns.
+	svc.OnCommit = auth.Apply
+	if err := errors.Join(auth.Instrument(tel.TracerProvider, tel.MeterProvider),
+		svc.Instrument(tel.TracerProvider, tel.MeterProvider)); err != nil {
+		stopServers(0)
+		return fmt.Errorf("instrument: %w", err)
+	}
+	ready.setStarting("bootstrapping the database")
+	if err := bootstrap(ctx, svc, cfg, logger, stderr); err != nil {
+		stopServers(0)
+		return err
+	}
+	keyring, err := newKeyring(ctx, cfg, store, logger)
+	if err != nil {
+		stopServers(0)
+		return err
+	}
+	gateway, err := newProxy(cfg, auth, activity, tel, logger, keyring)
+	if err != nil {
+		stopServers(0)
+		return err
+	}
+	// Validated: create or refuse.
+	svc.UnknownSites, _ = tokens.ParseUnknownSitePolicy(cfg.SCIM.UnknownSites)
+	scimHandler, err := scim.New(svc, auth, scim.Options{
+		BaseURL:        cfg.SCIM.BaseURL,
+		Logger:         logger,
+		TracerProvider: tracerIfTracing(tel),
+		Propagator:     tel.Propagator,
+		MeterProvider:  tel.MeterProvider,
+
+		MaxPatchOperations: cfg.SCIM.MaxPatchOperations,
+		MaxPatchValues:     cfg.SCIM.MaxPatchValues,
+
+		MaxFilterCandidates: cfg.SCIM.MaxFilterCandidates,
+	})
+	if err != nil {
+		stopServers(0)
+		return err
+	}
+	adminHandler, err := admin.New(svc, auth, admin.Options{
+		AnonymousLeakReportsPerSecond: cfg.Admin.AnonymousLeakReportsPerSecond,
+		Logger:                        logger,
+	})
+	if err != nil {
+		stopServers(0)
+		return err
+	}
+	// The web console, at / beside /api/v1/ wherever the admin API is
+	// served (console.go).
+	con, err := newConsole(cfg, svc, auth, logger)
+	if err != nil {
+		stopServers(0)
+		return err
+	}
 
 	// The background work outlives the servers' drain: the last requests'
 	// uses are flushed and their activity written after it.
 	background, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wake := make(chan struct{}, 1)
+	followStart := time.Now()
 	wg.Go(func() { store.Listen(background, wake, logger) })
 	wg.Go(func() { auth.Follow(background, cfg.Auth.PollInterval, wake) })
+	if cfg.Auth.TokenIndex {
+		wg.Go(func() { auth.RunIndexLoader(background, time.Second) })
+	}
 	wg.Go(func() { auth.RunUsageFlusher(background, cfg.Auth.LastUsedFlushInterval) })
 	wg.Go(func() { sweepInactive(background, svc, cfg.Auth.SweepInterval, logger) })
 	wg.Go(func() { store.RunOptimizer(background, optimizeInterval, logger) })
+	wg.Go(func() { store.RunServerReports(background, thisServer(), auth.AppliedSeq, auth.Applied(), logger) })
 	if activity != nil {
 		wg.Go(func() { activity.Run(background, activityOut) })
 	}
+	if keyring != nil {
+		wg.Go(func() { keyring.Run(background) })
+	}
+	// No token is cached before the follower has its starting point in
+	// the change log: a token cached before it, and revoked before it was
+	// read, would never be evicted.
+	ready.setStarting("reading the change log")
+	for !auth.Synced().After(followStart) && ctx.Err() == nil {
+		time.Sleep(time.Millisecond)
+	}
+	proxyGate.set(gateway)
+	managementHandler := managementRoutes(ready, scimHandler, tel.MetricsHandler, jwksHandler(keyring))
+	if cfg.Admin.Listen == "" {
+		managementHandler = withAdminAPI(withConsole(managementHandler, con), adminHandler)
+	} else {
+		adminGate.set(consoleBesideAPI(adminHandler, con))
+	}
+	managementGate.set(managementHandler)
+	ready.ready(store)
 
-	logger.Info("scimgate started", "database", databaseKind(cfg), "upstream", cfg.Proxy.Upstream)
-	err = runServers(ctx, logger, cfg.ShutdownTimeout, servers)
+	logger.Info("scimgate started", "version", readBuildInfo().Version, "database", databaseKind(cfg), "upstream", cfg.Proxy.Upstream)
+	select {
+	case <-ctx.Done():
+	case err = <-failed:
+		logger.Error("shutting down", "err", err)
+	}
+	err = errors.Join(err, stopServers(cfg.ShutdownDelay))
 	stopBackground()
 	wg.Wait()
 	if activity != nil && activity.Dropped() > 0 {
@@ -153,7 +245,14 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	return err
 }
 
-func newProxy(cfg *Config, auth *tokens.Authenticator, activity *proxy.ActivityLog, tel *telemetry.Telemetry, logger *slog.Logger) (*proxy.Proxy, error) {
+// thisServer is how this process reports itself in the servers table.
+func thisServer() sqlstore.Server {
+	host, _ := os.Hostname()
+	now := time.Now()
+	return sqlstore.Server{ID: tokens.NewID("srv"), Host: host, PID: os.Getpid(), Version: readBuildInfo().Version, StartedAt: now, SeenAt: now}
+}
+
+func newProxy(cfg *Config, auth *tokens.Authenticator, activity *proxy.ActivityLog, tel *telemetry.Telemetry, logger *slog.Logger, keyring *proxy.Keyring) (*proxy.Proxy, error) {
 	upstream, err := url.Parse(cfg.Proxy.Upstream)
 	if err != nil {
 		return nil, fmt.Errorf("proxy.upstream: %w", err)
@@ -162,7 +261,7 @@ func newProxy(cfg *Config, auth *tokens.Authenticator, activity *proxy.ActivityL
 	for i, r := range cfg.Proxy.Routes {
 		routes[i] = proxy.Route{PathPrefix: r.PathPrefix, Methods: r.Methods, Permission: r.Permission}
 	}
-	return proxy.New(auth, proxy.Options{
+	opts := proxy.Options{
 		Upstream:             upstream,
 		Transport:            proxy.NewTransport(cfg.Proxy.MaxIdleConnsPerHost, cfg.Proxy.UpstreamTimeout),
 		HeaderPrefix:         cfg.Proxy.IdentityHeaderPrefix,
@@ -175,7 +274,9 @@ func newProxy(cfg *Config, auth *tokens.Authenticator, activity *proxy.ActivityL
 		TracerProvider:       tracerIfTracing(tel),
 		Propagator:           tel.Propagator,
 		MeterProvider:        tel.MeterProvider,
-	})
+	}
+	setRequestRules(&opts, cfg, keyring) // requestrules.go
+	return proxy.New(auth, opts)
 }
 
 // tracerIfTracing is nil when nothing would record a span, so that the proxy
@@ -259,39 +360,11 @@ func closeListeners(servers []namedServer) {
 	}
 }
 
-// runServers serves until ctx is done or a server fails, then shuts every
-// server down, giving in-flight requests up to timeout to finish.
-func runServers(ctx context.Context, logger *slog.Logger, timeout time.Duration, servers []namedServer) error {
-	failed := make(chan error, len(servers))
-	for _, s := range servers {
-		go func() {
-			if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
-				failed <- fmt.Errorf("%s server: %w", s.name, err)
-			}
-		}()
-	}
-	var err error
-	select {
-	case <-ctx.Done():
-		logger.Info("shutting down", "timeout", timeout.String())
-	case err = <-failed:
-		logger.Error("shutting down", "err", err)
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-	defer cancel()
-	for _, s := range servers {
-		if shutdownErr := s.srv.Shutdown(shutdownCtx); shutdownErr != nil {
-			s.srv.Close()
-			err = errors.Join(err, fmt.Errorf("shut down %s server: %w", s.name, shutdownErr))
-		}
-	}
-	return err
-}
-
 // managementRoutes serves the health endpoints for orchestrators and load
 // balancers, the SCIM endpoint for identity providers when scimHandler is not
-// nil, and Prometheus metrics when metrics is not nil.
-func managementRoutes(store pinger, scimHandler, metrics http.Handler) http.Handler {
+// nil, Prometheus metrics when metrics is not nil, and the identity
+// assertion's keys when jwks is not nil.
+func managementRoutes(store pinger, scimHandler, metrics, jwks http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", handleHealthz)
 	mux.Handle("GET /readyz", handleReadyz(store))
@@ -301,7 +374,30 @@ func managementRoutes(store pinger, scimHandler, metrics http.Handler) http.Hand
 	if metrics != nil {
 		mux.Handle("GET /metrics", metrics)
 	}
+	if jwks != nil {
+		mux.Handle("GET /.well-known/jwks.json", jwks)
+	}
 	return mux
+}
+
+// withAdminAPI serves the admin API (admin.Prefix) next to what h serves.
+func withAdminAPI(h, api http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(admin.Prefix+"/", api)
+	mux.Handle("/", h)
+	return mux
+}
+
+// adminServer is the admin API's own listener: bodies are small, so slow
+// clients are cut off early.
+func adminServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
 }
 
 type pinger interface {
@@ -314,16 +410,18 @@ func handleHealthz(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "ok\n")
 }
 
-// handleReadyz answers 200 while the database answers within a second:
-// readiness. Without the database no token can be checked.
-func handleReadyz(store pinger) http.Handler {
+// handleReadyz answers 200 while ready says so within a second: readiness
+// (see readiness: not while starting or shutting down, nor while the
+// database cannot be read or written). Without the database no token can be
+// checked.
+func handleReadyz(ready pinger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 		defer cancel()
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if err := store.Ping(ctx); err != nil {
+		if err := ready.Ping(ctx); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, "not ready: database: "+firstLine(err.Error())+"\n")
+			io.WriteString(w, "not ready: "+firstLine(err.Error())+"\n")
 			return
 		}
 		io.WriteString(w, "ready\n")

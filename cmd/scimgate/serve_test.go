@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,8 +49,10 @@ type runningServe struct {
 	stop   func() error // cancels the context and returns run's error
 }
 
-// startServe runs "scimgate serve" on ":0" listeners and returns once they
-// are bound. Extra arguments come last, so they override the defaults.
+// startServe runs "scimgate serve" on ":0" listeners and returns once it is
+// ready (/readyz answers 200). Extra arguments come last, so they override
+// the defaults. A SQLite database that does not exist is created first,
+// since serve refuses a --database path that does not exist.
 func startServe(t *testing.T, dsn string, env map[string]string, extra ...string) *runningServe {
 	t.Helper()
 	s, err := tryStartServe(t, dsn, env, extra...)
@@ -62,6 +65,53 @@ func startServe(t *testing.T, dsn string, env map[string]string, extra ...string
 // tryStartServe is startServe for any goroutine: it reports instead of
 // failing the test.
 func tryStartServe(t *testing.T, dsn string, env map[string]string, extra ...string) (*runningServe, error) {
+	if !isPostgres(dsn) {
+		if _, err := os.Stat(dsn); errors.Is(err, os.ErrNotExist) {
+			createSQLiteDB(t, dsn)
+		}
+	}
+	s, err := startServeListening(t, dsn, env, extra...)
+	if err != nil {
+		return nil, err
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		code, body, err := tryGet(s.readyzURL())
+		if err == nil && code == http.StatusOK {
+			return s, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("serve not ready within 30s: /readyz %d %q %v\nstderr: %s", code, body, err, s.stderr)
+		}
+	}
+}
+
+// readyzURL is the running server's readiness URL (plain HTTP).
+func (s *runningServe) readyzURL() string { return "http://" + s.addrs["management"] + "/readyz" }
+
+// tryGet GETs url; if a TLS listener answers plain HTTP, it tries again over
+// HTTPS without checking the certificate (readiness alone is asked here).
+func tryGet(url string) (int, string, error) {
+	code, body, err := getWith(http.DefaultClient, url)
+	if err == nil && code == http.StatusBadRequest && strings.Contains(body, "HTTPS server") {
+		insecure := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+		return getWith(insecure, "https"+strings.TrimPrefix(url, "http"))
+	}
+	return code, body, err
+}
+
+func getWith(client *http.Client, url string) (int, string, error) {
+	resp, err := client.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), nil
+}
+
+// startServeListening runs "scimgate serve" and returns once its listeners
+// are bound, ready or not.
+func startServeListening(t *testing.T, dsn string, env map[string]string, extra ...string) (*runningServe, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	bound := make(chan [2]string, 4)
 	ctx = withListenHook(ctx, func(name string, addr net.Addr) { bound <- [2]string{name, addr.String()} })
@@ -244,17 +294,29 @@ func TestServeCheckConfig(t *testing.T) {
 	}
 }
 
+// A port in use fails the start, naming the listener. The test takes the
+// port itself (never assuming one is free) and gives the other listener :0.
 func TestServeListenerInUse(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var out, errOut bytes.Buffer
-	err = run(context.Background(), []string{"scimgate", "serve", "--database", sqltest.SQLitePath(t), "--upstream", "http://x",
-		"--management-listen", ln.Addr().String()}, noEnv, &out, &errOut)
-	if err == nil || !strings.Contains(err.Error(), "management listener") || exitCode(err) != exitError {
-		t.Errorf("serve on a port in use = %v (exit %d), want a management listener error, exit 1", err, exitCode(err))
+	for _, name := range []string{"proxy", "management"} {
+		t.Run(name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			proxyAddr, managementAddr := "127.0.0.1:0", "127.0.0.1:0"
+			if name == "proxy" {
+				proxyAddr = ln.Addr().String()
+			} else {
+				managementAddr = ln.Addr().String()
+			}
+			var out, errOut bytes.Buffer
+			err = run(context.Background(), []string{"scimgate", "serve", "--database", newSQLiteDB(t), "--upstream", "http://x",
+				"--listen", proxyAddr, "--management-listen", managementAddr}, noEnv, &out, &errOut)
+			if err == nil || !strings.Contains(err.Error(), name+" listener") || !strings.Contains(err.Error(), "address already in use") || exitCode(err) != exitError {
+				t.Errorf("serve with the %s port in use = %v (exit %d), want a %s listener error, exit 1", name, err, exitCode(err), name)
+			}
+		})
 	}
 }
 
@@ -269,11 +331,11 @@ func TestReadyz(t *testing.T) {
 		wantBody string
 	}{
 		{nil, http.StatusOK, "ready\n"},
-		{errors.New("ping postgres database: connection refused\ndetails"), http.StatusServiceUnavailable, "not ready: database: ping postgres database: connection refused\n"},
+		{errors.New("ping postgres database: connection refused\ndetails"), http.StatusServiceUnavailable, "not ready: ping postgres database: connection refused\n"},
 	}
 	for _, tt := range tests {
 		rec := httptest.NewRecorder()
-		managementRoutes(fakePinger{tt.err}, nil, nil).ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+		managementRoutes(fakePinger{tt.err}, nil, nil, nil).ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 		if rec.Code != tt.code || rec.Body.String() != tt.wantBody {
 			t.Errorf("GET /readyz with ping error %v = %d %q, want %d %q", tt.err, rec.Code, rec.Body, tt.code, tt.wantBody)
 		}
@@ -283,7 +345,7 @@ func TestReadyz(t *testing.T) {
 	store := sqltest.Open(t, sqlstore.SQLite)
 	store.Close()
 	rec := httptest.NewRecorder()
-	managementRoutes(store, nil, nil).ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	managementRoutes(store, nil, nil, nil).ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 	if rec.Code != http.StatusServiceUnavailable {
 		t.Errorf("GET /readyz with a closed store = %d, want 503", rec.Code)
 	}

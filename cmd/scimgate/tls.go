@@ -51,10 +51,14 @@ type listenerTLS struct {
 }
 
 func (c *Config) listenersTLS() []listenerTLS {
-	return []listenerTLS{
+	listeners := []listenerTLS{
 		{"proxy", c.Proxy.Listen, &c.Proxy.TLS},
 		{"management", c.Management.Listen, &c.Management.TLS},
 	}
+	if c.Admin.Listen != "" { // else the admin API is on the management listener
+		listeners = append(listeners, listenerTLS{"admin", c.Admin.Listen, &c.Admin.TLS})
+	}
+	return listeners
 }
 
 // tlsFor is the TLS configuration of the listener with this name, nil for

@@ -711,7 +711,7 @@ func TestServeCheckConfigTLS(t *testing.T) {
 // a config whose key only the server's user can read.
 func TestTLSFilesNotReadByOtherCommands(t *testing.T) {
 	dir := t.TempDir()
-	c := &testCLI{t: t, dsn: sqltest.SQLitePath(t)}
+	c := &testCLI{t: t, dsn: newSQLiteDB(t)}
 	c.ok("--config", writeConfig(t, fmt.Sprintf("proxy:\n  tls: {mode: files, cert_file: %s/a.crt, key_file: %s/a.key}\n", dir, dir)), "org", "list")
 }
 

@@ -6,6 +6,7 @@
 //
 //	loadtest upstream -listen 127.0.0.1:19000
 //	loadtest bare -listen 127.0.0.1:19001 -upstream http://127.0.0.1:19000 [-identity-headers kind,id,…]
+//	loadtest flood -target http://127.0.0.1:19002 -tokens FILE [-flood-rate 10000] [-legit-rate 200] [-duration 10s]
 package main
 
 import (
@@ -33,17 +34,23 @@ var serviceIdentity = http.Header{
 	"X-Scimgate-Org-Id":      {"org_0123456789abcdef"},
 	"X-Scimgate-Token-Id":    {"tok_0123456789abcdef"},
 	"X-Scimgate-Permissions": {"platform.groups,platform.tokens,platform.users"},
+	// As long as the ES256 assertion scimgate signs for that token.
+	"X-Scimgate-Assertion": {strings.Repeat("x", 600)},
 }
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadtest upstream|bare -listen ADDR [-upstream URL]")
+		fmt.Fprintln(os.Stderr, "usage: loadtest upstream|bare -listen ADDR [-upstream URL] | loadtest flood -target URL -tokens FILE")
 		os.Exit(2)
+	}
+	if os.Args[1] == "flood" {
+		runFlood(os.Args[2:]) // flood.go
+		return
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	listen := fs.String("listen", "127.0.0.1:19000", "address to listen on")
 	upstream := fs.String("upstream", "http://127.0.0.1:19000", "upstream URL (bare)")
-	identity := fs.String("identity-headers", "", "forward these of the headers scimgate sets for a service token (bare): kind,id,name,org,org_id,token_id,permissions")
+	identity := fs.String("identity-headers", "", "forward these of the headers scimgate sets for a service token (bare): kind,id,name,org,org_id,token_id,permissions,assertion")
 	fs.Parse(os.Args[2:])
 
 	var h http.Handler

@@ -27,6 +27,7 @@ func TestBulkLoad(t *testing.T) {
 				{ID: "usr_b1", OrgID: f.org.ID, UserName: "Bob.Bulk", ExternalID: "00u1", DisplayName: "Bob",
 					GivenName: "Bob", FamilyName: "Bulk", EmployeeNumber: "7", ManagerID: f.user.ID, Active: true,
 					Emails:    []tokens.Email{{Value: "Bob@Example.com", Type: "work", Primary: true}, {Value: "bob@home.example"}},
+					Sites:     []string{}, // a user read back is in no site
 					CreatedAt: at, UpdatedAt: at.Add(time.Hour), Version: 3},
 				{ID: "usr_b2", OrgID: f.org.ID, UserName: "carol", Active: false, CreatedAt: at, UpdatedAt: at, Version: 1},
 			}

@@ -27,13 +27,6 @@ func (s *Store) afterMigrate(ctx context.Context, migrated bool) error {
 	return s.Optimize(ctx)
 }
 
-// sqliteMmap has SQLite read the database through memory-mapped I/O, up to
-// 256 MiB: pages come from the operating system's cache, shared by every
-// connection of the pool, rather than each connection's 2 MB page cache
-// reading them again with a system call each. Measured on 100,000 users,
-// a count of them took 68 ms without it and 12 ms with it (the same CPU).
-const sqliteMmap = "&_pragma=mmap_size(268435456)"
-
 // derivedBatch is how many users one transaction of fillDerived updates.
 const derivedBatch = 1000
 

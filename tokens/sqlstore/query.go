@@ -419,6 +419,9 @@ func (t *tx) QueryUsers(orgID string, q tokens.Query) ([]tokens.User, int, error
 		}
 		users[i] = *u
 	}
+	if err := t.fillSites(users); err != nil {
+		return nil, 0, fmt.Errorf("query users: %w", err)
+	}
 	total, err := t.total(tokens.KindUsers, orgID, q, len(rows), where, args)
 	if err != nil {
 		return nil, 0, err

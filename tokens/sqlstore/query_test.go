@@ -517,7 +517,9 @@ func TestQueryCountsOnlyWhenNeeded(t *testing.T) {
 				for _, sp := range spans.Ended() {
 					for _, a := range sp.Attributes() {
 						text := a.Value.AsString()
-						if a.Key != "db.query.text" || strings.HasPrefix(text, "BEGIN") || strings.HasPrefix(text, "COMMIT") {
+						// The page's sites are read as for any read of users.
+						if a.Key != "db.query.text" || strings.HasPrefix(text, "BEGIN") || strings.HasPrefix(text, "COMMIT") ||
+							strings.Contains(text, "site_members") {
 							continue
 						}
 						queries++

@@ -1,6 +1,7 @@
 package sqlstore_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -38,6 +39,7 @@ func TestStore(t *testing.T) {
 		{"InactiveTokens", testInactiveTokens},
 		{"ExpireInactive", testExpireInactive},
 		{"ChangeLog", testChangeLog},
+		{"TokenHashes", testTokenHashes},
 		{"ParallelUserTokens", testParallelUserTokens},
 		{"ParallelServiceTokens", testParallelServiceTokens},
 		{"Users", testUsers},
@@ -602,6 +604,50 @@ func testExpireInactive(t *testing.T, s *sqlstore.Store) {
 	}
 }
 
+// testTokenHashes pages through every stored token's hash, whatever its
+// status, in byte order.
+func testTokenHashes(t *testing.T, s *sqlstore.Store) {
+	f := newFixture(t, s)
+	ctx := context.Background()
+	want := map[tokens.Hash]bool{}
+	for range 5 {
+		tok, _ := f.userToken(t, f.user)
+		want[tok.Hash] = true
+	}
+	st, _ := f.serviceToken(t, f.org.ID)
+	if err := f.svc.RevokeServiceToken(ctx, tokens.Operator, f.org.ID, st.ID); err != nil {
+		t.Fatal(err)
+	}
+	want[st.Hash] = true // revoked, still stored
+	var got []tokens.Hash
+	var after tokens.Hash
+	for pages := 0; ; pages++ {
+		page, err := s.TokenHashes(ctx, after, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) > 4 || pages > 3 {
+			t.Fatalf("TokenHashes(limit 4) returned %d hashes on page %d", len(page), pages)
+		}
+		got = append(got, page...)
+		if len(page) < 4 {
+			break
+		}
+		after = page[len(page)-1]
+	}
+	if len(got) != len(want) {
+		t.Fatalf("TokenHashes listed %d hashes, want %d", len(got), len(want))
+	}
+	for i, h := range got {
+		if !want[h] {
+			t.Errorf("TokenHashes listed a hash of no token: %x", h[:4])
+		}
+		if i > 0 && bytes.Compare(got[i-1][:], h[:]) >= 0 {
+			t.Errorf("TokenHashes out of order at %d", i)
+		}
+	}
+}
+
 func testChangeLog(t *testing.T, s *sqlstore.Store) {
 	f := newFixture(t, s)
 	ctx := context.Background()
@@ -615,6 +661,10 @@ func testChangeLog(t *testing.T, s *sqlstore.Store) {
 	if err := f.svc.RevokeServiceToken(ctx, tokens.Operator, f.org.ID, svcTok.ID); err != nil {
 		t.Fatal(err)
 	}
+	regenerated, _, err := f.svc.RegenerateServiceToken(ctx, tokens.Operator, f.org.ID, svcTok.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := f.svc.DeleteUserToken(ctx, tokens.Operator, f.org.ID, "", userTok.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -625,12 +675,21 @@ func testChangeLog(t *testing.T, s *sqlstore.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []tokens.Change{{TokenID: svcTok.ID}, {TokenID: userTok.ID}, {OwnerID: f.user.ID}}
+	// Creations, regenerations and deletions carry the index keys of the
+	// hashes they add and remove (keys above 2^63 included: they are
+	// stored as signed 64 bits).
+	svcKey, userKey, newKey := tokens.IndexKey(svcTok.Hash), tokens.IndexKey(userTok.Hash), tokens.IndexKey(regenerated.Hash)
+	want := []tokens.Change{
+		{TokenID: svcTok.ID, Added: svcKey}, {TokenID: userTok.ID, Added: userKey},
+		{TokenID: svcTok.ID}, {TokenID: svcTok.ID, Removed: svcKey, Added: newKey},
+		{TokenID: userTok.ID, Removed: userKey}, {OwnerID: f.user.ID},
+	}
 	if len(all) != len(want) {
 		t.Fatalf("ChangesSince(0) = %+v, want %d changes", all, len(want))
 	}
 	for i, c := range all {
-		if c.TokenID != want[i].TokenID || c.OwnerID != want[i].OwnerID || !c.At.Equal(t0.Truncate(time.Microsecond)) {
+		if c.TokenID != want[i].TokenID || c.OwnerID != want[i].OwnerID || c.Added != want[i].Added ||
+			c.Removed != want[i].Removed || !c.At.Equal(t0.Truncate(time.Microsecond)) {
 			t.Errorf("change %d = %+v, want %+v at %v", i, c, want[i], t0)
 		}
 		if i > 0 && c.Seq <= all[i-1].Seq {
@@ -640,8 +699,8 @@ func testChangeLog(t *testing.T, s *sqlstore.Store) {
 			t.Errorf("OnCommit change %d has seq %d, the log %d", i, committed[i].Seq, c.Seq)
 		}
 	}
-	if last, err := s.LastChange(ctx); err != nil || last != all[2].Seq {
-		t.Errorf("LastChange = %d, %v, want %d", last, err, all[2].Seq)
+	if last, err := s.LastChange(ctx); err != nil || last != all[len(all)-1].Seq {
+		t.Errorf("LastChange = %d, %v, want %d", last, err, all[len(all)-1].Seq)
 	}
 	if got, err := s.ChangesSince(ctx, all[0].Seq, 1); err != nil || len(got) != 1 || got[0].Seq != all[1].Seq {
 		t.Errorf("ChangesSince(%d, 1) = %+v, %v, want change %d", all[0].Seq, got, err, all[1].Seq)
@@ -656,7 +715,7 @@ func testChangeLog(t *testing.T, s *sqlstore.Store) {
 	if err == nil {
 		t.Fatal("Update returned nil for a failing fn")
 	}
-	if got, err := s.ChangesSince(ctx, all[2].Seq, 0); err != nil || len(got) != 0 {
+	if got, err := s.ChangesSince(ctx, all[len(all)-1].Seq, 0); err != nil || len(got) != 0 {
 		t.Errorf("changes after a rollback = %+v, %v, want none", got, err)
 	}
 }

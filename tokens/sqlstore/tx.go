@@ -245,8 +245,15 @@ func (t *tx) writeEmails(u *tokens.User) error {
 	if _, err := t.exec(`DELETE FROM user_emails WHERE user_id = ?`, u.ID); err != nil {
 		return err
 	}
-	for _, a := range lowerEmails(u.Emails) {
-		if _, err := t.exec(`INSERT INTO user_emails (user_id, email, org_id) VALUES (?, ?, ?)`, u.ID, a, u.OrgID); err != nil {
+	// One statement per inChunk addresses: a user with thousands of them
+	// costs a few round trips, not thousands.
+	for chunk := range slices.Chunk(lowerEmails(u.Emails), inChunk) {
+		q := `INSERT INTO user_emails (user_id, email, org_id) VALUES ` + strings.Repeat("(?, ?, ?), ", len(chunk)-1) + "(?, ?, ?)"
+		args := make([]any, 0, 3*len(chunk))
+		for _, a := range chunk {
+			args = append(args, u.ID, a, u.OrgID)
+		}
+		if _, err := t.exec(q, args...); err != nil {
 			return err
 		}
 	}
@@ -280,7 +287,15 @@ func (t *tx) user(what, cond string, args ...any) (*tokens.User, error) {
 	if err := t.get(&r, `SELECT `+userColumns+` FROM users WHERE `+cond, args...); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	return r.user()
+	u, err := r.user()
+	if err != nil {
+		return nil, err
+	}
+	users := []tokens.User{*u}
+	if err := t.fillSites(users); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return &users[0], nil
 }
 
 func (t *tx) Users(orgID string, f tokens.UserFilter) ([]tokens.User, int, error) {
@@ -316,6 +331,9 @@ func (t *tx) Users(orgID string, f tokens.UserFilter) ([]tokens.User, int, error
 			return nil, 0, fmt.Errorf("list users: %w", err)
 		}
 		out[i] = *u
+	}
+	if err := t.fillSites(out); err != nil {
+		return nil, 0, fmt.Errorf("list users: %w", err)
 	}
 	return out, total, nil
 }
@@ -768,6 +786,12 @@ func (t *tx) Audit(f tokens.AuditFilter) ([]tokens.AuditEvent, error) {
 	if f.Target != "" {
 		w.add("target = ?", f.Target)
 	}
+	if f.Action != "" {
+		w.add("action = ?", f.Action)
+	}
+	if f.BeforeID != 0 {
+		w.add("id < ?", f.BeforeID)
+	}
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 100
@@ -793,10 +817,14 @@ type changeRow struct {
 	TokenID string `db:"token_id"`
 	OwnerID string `db:"owner_id"`
 	At      int64  `db:"at"`
+	// Index keys are unsigned; both databases store them as signed 64 bits.
+	HashAdded   int64 `db:"hash_added"`
+	HashRemoved int64 `db:"hash_removed"`
 }
 
 func (r changeRow) change() tokens.Change {
-	return tokens.Change{Seq: r.Seq, TokenID: r.TokenID, OwnerID: r.OwnerID, At: fromMicros(r.At)}
+	return tokens.Change{Seq: r.Seq, TokenID: r.TokenID, OwnerID: r.OwnerID, At: fromMicros(r.At),
+		Added: uint64(r.HashAdded), Removed: uint64(r.HashRemoved)}
 }
 
 // AppendChange adds c to the change log and sets c.Seq.
@@ -812,8 +840,8 @@ func (t *tx) AppendChange(c *tokens.Change) error {
 			return fmt.Errorf("append change: lock the change log: %w", err)
 		}
 	}
-	err := t.get(&c.Seq, `INSERT INTO changes (token_id, owner_id, at) VALUES (?, ?, ?) RETURNING seq`,
-		c.TokenID, c.OwnerID, micros(c.At))
+	err := t.get(&c.Seq, `INSERT INTO changes (token_id, owner_id, at, hash_added, hash_removed) VALUES (?, ?, ?, ?, ?) RETURNING seq`,
+		c.TokenID, c.OwnerID, micros(c.At), int64(c.Added), int64(c.Removed))
 	if err != nil {
 		return fmt.Errorf("append change: %w", err)
 	}
@@ -824,4 +852,67 @@ func (t *tx) AppendChange(c *tokens.Change) error {
 		}
 	}
 	return nil
+}
+
+// ---- Console sessions ----
+
+const sessionColumns = "id, hash, org_id, user_id, token_id, method, created_at, last_seen_at, expires_at"
+
+type sessionRow struct {
+	ID         string `db:"id"`
+	Hash       []byte `db:"hash"`
+	OrgID      string `db:"org_id"`
+	UserID     string `db:"user_id"`
+	TokenID    string `db:"token_id"`
+	Method     string `db:"method"`
+	CreatedAt  int64  `db:"created_at"`
+	LastSeenAt int64  `db:"last_seen_at"`
+	ExpiresAt  int64  `db:"expires_at"`
+}
+
+func (t *tx) CreateSession(s *tokens.Session) error {
+	_, err := t.exec(`INSERT INTO console_sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		s.ID, s.Hash[:], s.OrgID, s.UserID, s.TokenID, string(s.Method),
+		micros(s.CreatedAt), micros(s.LastSeenAt), micros(s.ExpiresAt))
+	if err != nil {
+		return fmt.Errorf("create console session %s: %w", s.ID, err)
+	}
+	return nil
+}
+
+func (t *tx) SessionByHash(h tokens.Hash) (*tokens.Session, error) {
+	var r sessionRow
+	if err := t.get(&r, `SELECT `+sessionColumns+` FROM console_sessions WHERE hash = ?`, h[:]); err != nil {
+		// Never the hash in a message: it stands for the cookie.
+		return nil, fmt.Errorf("console session: %w", err)
+	}
+	s := &tokens.Session{ID: r.ID, OrgID: r.OrgID, UserID: r.UserID, TokenID: r.TokenID,
+		Method: tokens.SignInMethod(r.Method), CreatedAt: fromMicros(r.CreatedAt),
+		LastSeenAt: fromMicros(r.LastSeenAt), ExpiresAt: fromMicros(r.ExpiresAt)}
+	copy(s.Hash[:], r.Hash)
+	return s, nil
+}
+
+func (t *tx) TouchSession(id string, seen time.Time) error {
+	if err := t.execOne(`UPDATE console_sessions SET last_seen_at = ? WHERE id = ?`, micros(seen), id); err != nil {
+		return fmt.Errorf("touch console session %s: %w", id, err)
+	}
+	return nil
+}
+
+func (t *tx) DeleteSession(id string) error {
+	if err := t.execOne(`DELETE FROM console_sessions WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("delete console session %s: %w", id, err)
+	}
+	return nil
+}
+
+func (t *tx) DeleteStaleSessions(expiredBefore, seenBefore time.Time) (int, error) {
+	res, err := t.exec(`DELETE FROM console_sessions WHERE expires_at < ? OR last_seen_at < ?`,
+		micros(expiredBefore), micros(seenBefore))
+	if err != nil {
+		return 0, fmt.Errorf("delete stale console sessions: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), classify(err)
 }
