@@ -138,7 +138,7 @@ func testBadRequests(t *testing.T, dialect string) {
 		{"filter: unquoted value", "GET", users + "?filter=" + q(`externalId eq jyoung`), ``, nil, 400, "invalidFilter"},
 		{"filter: ordering a boolean", "GET", users + "?filter=" + q(`active gt true`), ``, nil, 400, "invalidFilter"},
 		{"filter: on groups, a user attribute", "GET", groups + "?filter=" + q(`userName eq "x"`), ``, nil, 400, "invalidFilter"},
-		{"filter: users by their groups", "GET", users + "?filter=" + q(`groups.value eq "x" or userName eq "y"`), ``, nil, 400, "invalidFilter"},
+		{"filter: users by their groups", "GET", users + "?filter=" + q(`groups.display eq "x" or userName eq "y"`), ``, nil, 400, "invalidFilter"},
 		{"filter: users by their groups, a value path", "GET", users + "?filter=" + q(`not (groups[display eq "x"])`), ``, nil, 400, "invalidFilter"},
 		{"count not a number", "GET", users + "?count=ten", ``, nil, 400, "-"},
 		{"startIndex not a number", "GET", users + "?startIndex=one", ``, nil, 400, "-"},

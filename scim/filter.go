@@ -128,7 +128,7 @@ func matches(e fp.Expression, rep map[string]any, shape *resourceShape, parent s
 		return false
 	case *fp.AttributeExpression:
 		values, name := attributeValues(rep, e.AttributePath, shape, parent)
-		caseExact := shape.caseExact[name]
+		caseExact, dateTime := shape.caseExact[name], parent == "" && dateTimeAttrs[name]
 		op := fp.CompareOperator(strings.ToLower(string(e.Operator)))
 		found := false
 		for _, v := range values {
@@ -139,9 +139,9 @@ func matches(e fp.Expression, rep map[string]any, shape *resourceShape, parent s
 			case fp.PR:
 				found = present(v)
 			case fp.NE:
-				found = compare(v, fp.EQ, compareValue(e), caseExact)
+				found = compare(v, fp.EQ, compareValue(e), caseExact, dateTime)
 			default:
-				found = compare(v, op, compareValue(e), caseExact)
+				found = compare(v, op, compareValue(e), caseExact, dateTime)
 			}
 			if found {
 				break
@@ -210,12 +210,23 @@ func present(v any) bool {
 	return true
 }
 
-func compare(v any, op fp.CompareOperator, want any, caseExact bool) bool {
+// compare compares one value. A dateTime attribute (meta.created,
+// meta.lastModified) compares as a time for eq and the orderings, at the
+// precision it is shown with; any other two strings that both read as
+// RFC 3339 times are ordered as times.
+func compare(v any, op fp.CompareOperator, want any, caseExact, dateTime bool) bool {
 	switch v := v.(type) {
 	case string:
 		s, ok := want.(string)
 		if !ok {
 			return false
+		}
+		if dateTime && (op == fp.EQ || op == fp.GT || op == fp.GE || op == fp.LT || op == fp.LE) {
+			t1, err1 := parseDateTime(v)
+			t2, err2 := parseDateTime(s)
+			if err1 == nil && err2 == nil {
+				return ordered(t1.Compare(t2), op)
+			}
 		}
 		if op == fp.GT || op == fp.GE || op == fp.LT || op == fp.LE {
 			t1, err1 := time.Parse(time.RFC3339, v)
@@ -286,61 +297,6 @@ func number(v any) (float64, bool) {
 		return float64(v), true
 	}
 	return 0, false
-}
-
-// anchor is an equality every resource a filter matches satisfies, which
-// the store can select by index: attr is a lower-cased dotted name such as
-// "username" or "emails.value".
-type anchor struct{ attr, value string }
-
-// anchors lists the anchors of a filter: its string eq comparisons that
-// are not under an or or a not.
-func anchors(e fp.Expression, shape *resourceShape) []anchor {
-	switch e := e.(type) {
-	case *fp.LogicalExpression:
-		if e.Operator == fp.AND {
-			return append(anchors(e.Left, shape), anchors(e.Right, shape)...)
-		}
-	case *fp.AttributeExpression:
-		value, ok := compareValue(e).(string)
-		uri := e.AttributePath.URI()
-		if !ok || !strings.EqualFold(string(e.Operator), string(fp.EQ)) || uri != "" && !strings.EqualFold(uri, shape.core) {
-			return nil
-		}
-		name := strings.ToLower(e.AttributePath.AttributeName)
-		if shape.multiValued[name] && e.AttributePath.SubAttribute == nil {
-			name += ".value" // emails eq "x" compares emails.value
-		} else if sub := e.AttributePath.SubAttributeName(); sub != "" {
-			name += "." + strings.ToLower(sub)
-		}
-		return []anchor{{name, value}}
-	case *fp.ValuePath:
-		uri := e.AttributePath.URI()
-		if uri != "" && !strings.EqualFold(uri, shape.core) || e.AttributePath.SubAttribute != nil {
-			return nil
-		}
-		var out []anchor
-		for _, a := range anchors(e.ValueFilter, &resourceShape{}) {
-			if a.attr == "value" {
-				out = append(out, anchor{strings.ToLower(e.AttributePath.AttributeName) + ".value", a.value})
-			}
-		}
-		return out
-	}
-	return nil
-}
-
-// findAnchor returns the first anchor on one of the attributes, in their
-// order of preference.
-func findAnchor(all []anchor, attrs ...string) (anchor, bool) {
-	for _, attr := range attrs {
-		for _, a := range all {
-			if a.attr == attr {
-				return a, true
-			}
-		}
-	}
-	return anchor{}, false
 }
 
 // rewriteFilter turns a comparison on a sub-attribute of a value path,

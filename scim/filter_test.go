@@ -63,35 +63,6 @@ func TestMatches(t *testing.T) {
 	}
 }
 
-func TestAnchors(t *testing.T) {
-	tests := []struct {
-		filter string
-		shape  *resourceShape
-		want   []anchor
-	}{
-		{`userName eq "a"`, &userShape, []anchor{{"username", "a"}}},
-		{`emails eq "a"`, &userShape, []anchor{{"emails.value", "a"}}},
-		{`emails[type eq "work" and value eq "a"]`, &userShape, []anchor{{"emails.value", "a"}}},
-		{`externalId eq "e" and active eq true`, &userShape, []anchor{{"externalid", "e"}}},
-		{`userName eq "a" or userName eq "b"`, &userShape, nil},
-		{`not (userName eq "a")`, &userShape, nil},
-		{`userName co "a"`, &userShape, nil},
-		{`userName eq 5`, &userShape, nil},
-		{`urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "1"`, &userShape, nil},
-		{`id eq "g" and members eq "u"`, &groupShape, []anchor{{"id", "g"}, {"members.value", "u"}}},
-		{`members[value eq "u"]`, &groupShape, []anchor{{"members.value", "u"}}},
-	}
-	for _, tt := range tests {
-		e, err := parseFilter(tt.filter)
-		if err != nil {
-			t.Fatalf("parse %q: %v", tt.filter, err)
-		}
-		if got := anchors(e, tt.shape); !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("anchors(%q) = %v, want %v", tt.filter, got, tt.want)
-		}
-	}
-}
-
 func TestRewriteFilter(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{`emails[type eq "work"].value eq "a@b"`, `emails[type eq "work" and value eq "a@b"]`},

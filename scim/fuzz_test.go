@@ -74,8 +74,8 @@ func FuzzFilter(f *testing.F) {
 		if e, err := parseFilter(rewriteFilter(filter)); err == nil {
 			matches(e, user, &userShape, "")
 			matches(e, group, &groupShape, "")
-			anchors(e, &userShape)
-			anchors(e, &groupShape)
+			pushdown(e, &userShape, tokens.KindUsers)
+			pushdown(e, &groupShape, tokens.KindGroups)
 		}
 		for _, endpoint := range []string{"/scim/v2/Users", "/scim/v2/Groups"} {
 			serve(t, fx, "GET", endpoint+"?count=5&filter="+url.QueryEscape(filter), "")

@@ -1,13 +1,11 @@
 package scim
 
 import (
-	"context"
 	"net/http"
 	"slices"
 	"strings"
 
 	elimity "github.com/elimity-com/scim"
-	fp "github.com/scim2/filter-parser/v2"
 
 	"github.com/scimgate/scimgate/tokens"
 )
@@ -172,6 +170,7 @@ func (g *groups) Create(r *http.Request, attrs elimity.ResourceAttributes) (elim
 	if err != nil {
 		return elimity.Resource{}, g.h.fail(r, err)
 	}
+	req.stamp(group.CreatedAt, group.UpdatedAt)
 	return g.single(r, group)
 }
 
@@ -183,75 +182,18 @@ func (g *groups) Get(r *http.Request, id string) (elimity.Resource, error) {
 	return g.single(r, group)
 }
 
-func (g *groups) GetAll(r *http.Request, params elimity.ListRequestParams) (elimity.Page, error) {
-	var filter fp.Expression
-	if params.FilterValidator != nil {
-		filter = params.FilterValidator.GetFilter()
-	}
-	return g.list(r, filter, params.StartIndex, params.Count, projectionOf(r))
-}
-
-// list answers a query in the order of creation, so that pages are stable.
-func (g *groups) list(r *http.Request, filter fp.Expression, startIndex, count int, proj projection) (elimity.Page, error) {
-	ctx, orgID := r.Context(), requestOf(r).orgID()
-	var found []tokens.Group
-	var total int
-	var err error
-	if filter == nil {
-		// count 0 asks for totalResults alone; Count 0 would mean all.
-		found, total, err = g.h.svc.Groups(ctx, orgID, tokens.GroupFilter{Offset: startIndex - 1, Count: max(count, 1)})
-		found = found[:min(len(found), count)]
-	} else {
-		found, total, err = g.query(ctx, orgID, filter, startIndex, count)
-	}
+// GetAll completes elimity.ResourceHandler; handler.ServeHTTP serves lists
+// (see list.go), and this answers the same if the library ever asks.
+func (g *groups) GetAll(r *http.Request, _ elimity.ListRequestParams) (elimity.Page, error) {
+	req, err := g.h.parseList(r, "/Groups")
 	if err != nil {
 		return elimity.Page{}, g.h.fail(r, err)
 	}
-	displays, err := g.displaysOf(r, found, proj)
+	page, total, err := g.query(r, req)
 	if err != nil {
 		return elimity.Page{}, g.h.fail(r, err)
 	}
-	page := elimity.Page{TotalResults: total, Resources: make([]elimity.Resource, len(found))}
-	for i := range found {
-		page.Resources[i] = g.resource(&found[i], proj, displays)
-	}
-	return page, nil
-}
-
-// query evaluates a filter over the groups the store selects by its
-// anchor: an equality on id, displayName, externalId or a member, or else
-// every group of the org.
-func (g *groups) query(ctx context.Context, orgID string, filter fp.Expression, startIndex, count int) ([]tokens.Group, int, error) {
-	keep := func(group *tokens.Group) bool { return matches(filter, g.render(group), &groupShape, "") }
-	var selector tokens.GroupFilter
-	fetch := func(offset, limit int) ([]tokens.Group, error) {
-		selector.Offset, selector.Count = offset, limit
-		found, _, err := g.h.svc.Groups(ctx, orgID, selector)
-		return found, err
-	}
-	a, anchored := findAnchor(anchors(filter, &groupShape), "id", "displayname", "externalid", "members.value")
-	switch {
-	case anchored && !storable(a.value):
-		return nil, 0, nil // nothing stored equals it
-	case anchored && a.attr == "id":
-		fetch = func(offset, _ int) ([]tokens.Group, error) {
-			group, err := g.h.svc.Group(ctx, orgID, a.value)
-			if offset > 0 || tokens.ErrorCode(err) == tokens.NotFound {
-				return nil, nil
-			}
-			if err != nil {
-				return nil, err
-			}
-			return []tokens.Group{*group}, nil
-		}
-	case anchored && a.attr == "displayname":
-		selector.DisplayName = a.value
-	case anchored && a.attr == "externalid":
-		selector.ExternalID = a.value
-	case anchored && a.attr == "members.value":
-		selector.MemberID = a.value
-	}
-	return scanPage(fetch, keep, startIndex, count)
+	return libraryPage(page, total), nil
 }
 
 // Replace is PUT: the name, externalId and members are replaced.
@@ -263,6 +205,7 @@ func (g *groups) Replace(r *http.Request, id string, attrs elimity.ResourceAttri
 	if err != nil {
 		return elimity.Resource{}, g.h.fail(r, err)
 	}
+	requestOf(r).stamp(group.CreatedAt, group.UpdatedAt)
 	return g.single(r, group)
 }
 

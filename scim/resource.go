@@ -78,7 +78,11 @@ func (m ifMatch) check(version int64) error {
 	return errPreconditionFailed
 }
 
-func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+// rfc3339 is how meta.created and meta.lastModified show a time: in UTC
+// with milliseconds, so that a client reading lastModified can ask for
+// what changed after it (meta.lastModified gt "…") without missing a change
+// made in the same second.
+func rfc3339(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
 
 func resourceMeta(resourceType, location string, created, modified time.Time, version int64) map[string]any {
 	return map[string]any{
@@ -351,34 +355,6 @@ func managerAsObject(body []byte) []byte {
 		return body
 	}
 	return out
-}
-
-// scanPage pages through fetch (offset, limit) and returns the matches of
-// keep at 1-based startIndex, count of them, and how many match in all.
-// Memory stays bounded by one batch and one page however many resources
-// an org has.
-func scanPage[T any](fetch func(offset, limit int) ([]T, error), keep func(*T) bool, startIndex, count int) ([]T, int, error) {
-	const batch = 500
-	var page []T
-	total := 0
-	for offset := 0; ; offset += batch {
-		items, err := fetch(offset, batch)
-		if err != nil {
-			return nil, 0, err
-		}
-		for i := range items {
-			if !keep(&items[i]) {
-				continue
-			}
-			total++
-			if total >= startIndex && len(page) < count {
-				page = append(page, items[i])
-			}
-		}
-		if len(items) < batch {
-			return page, total, nil
-		}
-	}
 }
 
 // maxAttempts bounds how often update starts over after a concurrent change.

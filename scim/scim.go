@@ -47,11 +47,16 @@
 //   - PATCH of a user answers 200 with the user; PATCH of a group answers
 //     204 (what Entra asks for and Okta accepts), or 200 with the group when
 //     the request names attributes or excludedAttributes (RFC 7644 3.5.2).
-//   - Filters are evaluated here over the org's resources, after the store
-//     has selected candidates by an equality on id, userName, externalId,
-//     an email address, displayName or a member when the filter has one; a
-//     filter on an attribute outside the schemas is a 400 invalidFilter.
-//     Results come in order of creation, so pages are stable.
+//   - Lists are served by this package (list.go): a filter is answered by
+//     the store in SQL where it can be (see pushdown), and the rest of it
+//     is evaluated here over at most Options.MaxFilterCandidates resources
+//     the store selects (400 tooMany beyond); a filter on an attribute
+//     outside the schemas is a 400 invalidFilter. Results come in order of
+//     creation unless sortBy says otherwise (userName, displayName,
+//     meta.created, meta.lastModified), so pages are stable. A group's
+//     members are read only when the response shows them, and can be paged
+//     with attributes=members[startIndex=N&count=M].
+//   - meta.created and meta.lastModified have milliseconds.
 //   - meta.version and the ETag header are W/"<version>"; If-Match on PUT,
 //     PATCH and DELETE must match it or the answer is 412.
 //   - Errors are SCIM error messages with the scimType RFC 7644 defines;
@@ -122,6 +127,13 @@ type Options struct {
 	TracerProvider trace.TracerProvider
 	Propagator     propagation.TextMapPropagator
 	MeterProvider  metric.MeterProvider
+
+	// MaxFilterCandidates bounds how many resources a filter that the
+	// store cannot answer by itself (one on name.givenName, emails.type,
+	// …) is evaluated on in memory, after the store has selected them by
+	// the rest of the filter; a filter that leaves more is answered 400
+	// tooMany. Default 10,000.
+	MaxFilterCandidates int
 }
 
 // The default PATCH limits: far above what Okta and Entra send in one
@@ -172,6 +184,30 @@ func New(svc *tokens.Service, auth Authenticator, opts Options) (http.Handler, e
 	h := &handler{svc: svc, auth: auth, opts: opts, log: opts.Logger}
 	h.users = &users{h: h}
 	h.groups = &groups{h: h}
+	resourceTypes := []elimity.ResourceType{
+		{
+			ID:               optional.NewString("User"),
+			Name:             "User",
+			Description:      optional.NewString("A person of the organization"),
+			Endpoint:         "/Users",
+			Schema:           userSchema(),
+			SchemaExtensions: []elimity.SchemaExtension{{Schema: enterpriseUserSchema()}, {Schema: scimgateUserSchema()}},
+			Handler:          h.users,
+		},
+		{
+			ID:          optional.NewString("Group"),
+			Name:        "Group",
+			Description: optional.NewString("A group of users; groups grant permission sets"),
+			Endpoint:    "/Groups",
+			Schema:      groupSchema(),
+			Handler:     h.groups,
+		},
+	}
+	// Lists and reads are served here (list.go), from the same types.
+	h.resourceTypes = map[string]elimity.ResourceType{}
+	for _, rt := range resourceTypes {
+		h.resourceTypes[rt.Endpoint] = rt
+	}
 	h.library, err = elimity.NewServer(&elimity.ServerArgs{
 		// handler.ServeHTTP answers for /ServiceProviderConfig (the
 		// library's says ETags are unsupported); the library uses
@@ -179,25 +215,7 @@ func New(svc *tokens.Service, auth Authenticator, opts Options) (http.Handler, e
 		ServiceProviderConfig: &elimity.ServiceProviderConfig{
 			MaxResults: maxPageSize, SupportFiltering: true, SupportPatch: true,
 		},
-		ResourceTypes: []elimity.ResourceType{
-			{
-				ID:               optional.NewString("User"),
-				Name:             "User",
-				Description:      optional.NewString("A person of the organization"),
-				Endpoint:         "/Users",
-				Schema:           userSchema(),
-				SchemaExtensions: []elimity.SchemaExtension{{Schema: enterpriseUserSchema()}, {Schema: scimgateUserSchema()}},
-				Handler:          h.users,
-			},
-			{
-				ID:          optional.NewString("Group"),
-				Name:        "Group",
-				Description: optional.NewString("A group of users; groups grant permission sets"),
-				Endpoint:    "/Groups",
-				Schema:      groupSchema(),
-				Handler:     h.groups,
-			},
-		},
+		ResourceTypes: resourceTypes,
 	}, elimity.WithBaseURL(opts.BaseURL), elimity.WithLogger(libraryLogger{opts.Logger}))
 	if err != nil {
 		return nil, fmt.Errorf("scim: %w", err)
@@ -213,6 +231,8 @@ type handler struct {
 	library elimity.Server
 	users   *users
 	groups  *groups
+	// resourceTypes are the library's resource types by endpoint.
+	resourceTypes map[string]elimity.ResourceType
 }
 
 // request is what every resource method needs to know about the caller.
@@ -226,6 +246,9 @@ type request struct {
 	// body says nothing of sites.
 	sites      []string
 	sitesGiven bool
+	// times are those of the resource a POST or PUT answers with (see
+	// request.stamp).
+	times *resourceTimes
 }
 
 type requestKey struct{}
@@ -284,26 +307,32 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case resource && r.Method == http.MethodPatch:
 		h.servePatch(w, r, endpoint, id, body)
 		return
-	case endpoint == "/Users" && (r.Method == http.MethodPost || r.Method == http.MethodPut):
-		rest, sites, given, err := bodySites(managerAsObject(body))
-		if err != nil {
-			h.writeError(w, r, err)
-			return
-		}
-		req.sites, req.sitesGiven = sites, given
-		r.Body = io.NopCloser(bytes.NewReader(rest))
 	case resource && id == "" && r.Method == http.MethodGet:
-		if q := r.URL.Query(); q.Has("filter") {
-			q.Set("filter", rewriteFilter(q.Get("filter")))
-			r.URL.RawQuery = q.Encode()
-			if err := unsupportedFilter(endpoint, q.Get("filter")); err != nil {
+		h.serveList(w, r, endpoint)
+		return
+	case resource && id != "" && r.Method == http.MethodGet:
+		h.serveGet(w, r, endpoint, id)
+		return
+	case resource && (r.Method == http.MethodPost || r.Method == http.MethodPut):
+		if endpoint == "/Users" {
+			rest, sites, given, err := bodySites(managerAsObject(body))
+			if err != nil {
 				h.writeError(w, r, err)
 				return
 			}
+			req.sites, req.sitesGiven = sites, given
+			r.Body = io.NopCloser(bytes.NewReader(rest))
 		}
-		list := &bufferedResponse{header: w.Header(), status: http.StatusOK}
-		h.library.ServeHTTP(&failureWriter{ResponseWriter: list, failure: req.failure}, r)
-		writeList(w, list)
+		// The library writes meta's times in whole seconds: show them
+		// with milliseconds.
+		out := &bufferedResponse{header: w.Header(), status: http.StatusOK}
+		h.library.ServeHTTP(&failureWriter{ResponseWriter: out, failure: req.failure}, r)
+		b := out.body.Bytes()
+		if req.times != nil && out.status < 300 {
+			b = millisecondMeta(b, req.times)
+		}
+		w.WriteHeader(out.status)
+		w.Write(b)
 		return
 	}
 	h.library.ServeHTTP(&failureWriter{ResponseWriter: w, failure: req.failure}, r)
@@ -319,22 +348,6 @@ type bufferedResponse struct {
 func (b *bufferedResponse) Header() http.Header         { return b.header }
 func (b *bufferedResponse) WriteHeader(status int)      { b.status = status }
 func (b *bufferedResponse) Write(p []byte) (int, error) { return b.body.Write(p) }
-
-// writeList writes a ListResponse with its itemsPerPage corrected: the
-// library gives the count asked for, RFC 7644 3.4.2 the number of
-// resources on the page.
-func writeList(w http.ResponseWriter, list *bufferedResponse) {
-	var msg map[string]any
-	if list.status == http.StatusOK && json.Unmarshal(list.body.Bytes(), &msg) == nil {
-		if resources, ok := msg["Resources"].([]any); ok {
-			msg["itemsPerPage"] = len(resources)
-			writeJSON(w, http.StatusOK, msg)
-			return
-		}
-	}
-	w.WriteHeader(list.status)
-	w.Write(list.body.Bytes())
-}
 
 // missingID answers a request for /Users/ or /Groups/ without an id.
 func missingID(endpoint, method string) error {
@@ -357,8 +370,7 @@ func splitPath(p string) (endpoint, id string) {
 
 // searchAsQuery turns POST /Users/.search (RFC 7644 3.4.3) into the GET
 // query it stands for: the library validates a search's filter without the
-// common attributes (id, externalId, meta), a query's with them. sortBy is
-// ignored, as on GET: sorting is not supported.
+// common attributes (id, externalId, meta), a query's with them.
 func searchAsQuery(r *http.Request, endpoint string, body []byte) error {
 	v, err := decodeJSON(body)
 	if err != nil {
@@ -370,7 +382,7 @@ func searchAsQuery(r *http.Request, endpoint string, body []byte) error {
 		return invalidSyntax("schemas must list %s", searchRequestURN)
 	}
 	q := url.Values{}
-	for _, name := range []string{"filter", "startIndex", "count", "attributes", "excludedAttributes"} {
+	for _, name := range []string{"filter", "startIndex", "count", "attributes", "excludedAttributes", "sortBy", "sortOrder"} {
 		switch v := getFold(search, name).(type) {
 		case nil:
 		case string:

@@ -1,12 +1,10 @@
 package scim
 
 import (
-	"context"
 	"net/http"
 	"slices"
 
 	elimity "github.com/elimity-com/scim"
-	fp "github.com/scim2/filter-parser/v2"
 
 	"github.com/scimgate/scimgate/tokens"
 )
@@ -240,6 +238,7 @@ func (u *users) Create(r *http.Request, attrs elimity.ResourceAttributes) (elimi
 	if err := u.h.svc.CreateUser(r.Context(), req.actor(), user); err != nil {
 		return elimity.Resource{}, u.h.fail(r, err)
 	}
+	req.stamp(user.CreatedAt, user.UpdatedAt)
 	return u.resource(user, projectionOf(r), nil), nil // a new user is in no group
 }
 
@@ -261,75 +260,18 @@ func (u *users) single(r *http.Request, user *tokens.User) (elimity.Resource, er
 	return u.resource(user, proj, groups[user.ID]), nil
 }
 
-func (u *users) GetAll(r *http.Request, params elimity.ListRequestParams) (elimity.Page, error) {
-	var filter fp.Expression
-	if params.FilterValidator != nil {
-		filter = params.FilterValidator.GetFilter()
-	}
-	return u.list(r, filter, params.StartIndex, params.Count, projectionOf(r))
-}
-
-// list answers a query in the order of creation, so that pages are stable.
-func (u *users) list(r *http.Request, filter fp.Expression, startIndex, count int, proj projection) (elimity.Page, error) {
-	ctx, orgID := r.Context(), requestOf(r).orgID()
-	var found []tokens.User
-	var total int
-	var err error
-	if filter == nil {
-		// count 0 asks for totalResults alone; Count 0 would mean all.
-		found, total, err = u.h.svc.Users(ctx, orgID, tokens.UserFilter{Offset: startIndex - 1, Count: max(count, 1)})
-		found = found[:min(len(found), count)]
-	} else {
-		found, total, err = u.query(ctx, orgID, filter, startIndex, count)
-	}
+// GetAll completes elimity.ResourceHandler; handler.ServeHTTP serves lists
+// (see list.go), and this answers the same if the library ever asks.
+func (u *users) GetAll(r *http.Request, _ elimity.ListRequestParams) (elimity.Page, error) {
+	req, err := u.h.parseList(r, "/Users")
 	if err != nil {
 		return elimity.Page{}, u.h.fail(r, err)
 	}
-	groups, err := u.groupsOf(r, found, proj)
+	page, total, err := u.query(r, req)
 	if err != nil {
 		return elimity.Page{}, u.h.fail(r, err)
 	}
-	page := elimity.Page{TotalResults: total, Resources: make([]elimity.Resource, len(found))}
-	for i := range found {
-		page.Resources[i] = u.resource(&found[i], proj, groups[found[i].ID])
-	}
-	return page, nil
-}
-
-// query evaluates a filter over the users the store selects by its
-// anchor: an equality on id, userName, externalId or an email address
-// (what the identity providers send), or else every user of the org.
-func (u *users) query(ctx context.Context, orgID string, filter fp.Expression, startIndex, count int) ([]tokens.User, int, error) {
-	keep := func(user *tokens.User) bool { return matches(filter, u.render(user), &userShape, "") }
-	var selector tokens.UserFilter
-	fetch := func(offset, limit int) ([]tokens.User, error) {
-		selector.Offset, selector.Count = offset, limit
-		found, _, err := u.h.svc.Users(ctx, orgID, selector)
-		return found, err
-	}
-	a, anchored := findAnchor(anchors(filter, &userShape), "id", "username", "externalid", "emails.value")
-	switch {
-	case anchored && !storable(a.value):
-		return nil, 0, nil // nothing stored equals it
-	case anchored && a.attr == "id":
-		fetch = func(offset, _ int) ([]tokens.User, error) {
-			user, err := u.h.svc.User(ctx, orgID, a.value)
-			if offset > 0 || tokens.ErrorCode(err) == tokens.NotFound {
-				return nil, nil
-			}
-			if err != nil {
-				return nil, err
-			}
-			return []tokens.User{*user}, nil
-		}
-	case anchored && a.attr == "username":
-		selector.UserName = a.value
-	case anchored && a.attr == "externalid":
-		selector.ExternalID = a.value
-	case anchored && a.attr == "emails.value":
-		selector.Email = a.value
-	}
-	return scanPage(fetch, keep, startIndex, count)
+	return libraryPage(page, total), nil
 }
 
 // Replace is PUT: every attribute is replaced; those the body omits are
@@ -350,6 +292,7 @@ func (u *users) Replace(r *http.Request, id string, attrs elimity.ResourceAttrib
 	if err != nil {
 		return elimity.Resource{}, u.h.fail(r, err)
 	}
+	req.stamp(user.CreatedAt, user.UpdatedAt)
 	return u.single(r, user)
 }
 

@@ -208,6 +208,17 @@ func checkName(what, name string) error {
 	return nil
 }
 
+// maxDisplayNameBytes bounds a user's display name: it is indexed (for
+// filters and sorting), and an index entry has a size limit.
+const maxDisplayNameBytes = 1024
+
+func checkDisplayName(name string) error {
+	if len(name) > maxDisplayNameBytes {
+		return Errorf(Invalid, "displayName is longer than %d bytes", maxDisplayNameBytes)
+	}
+	return nil
+}
+
 // ---- Organizations ----
 
 // CreateOrg creates an organization. userTokenDays is the inactivity window
@@ -270,6 +281,9 @@ func (s *Service) OrgByName(ctx context.Context, name string) (o *Org, err error
 // whatever its letter case.
 func (s *Service) CreateUser(ctx context.Context, actor Actor, u *User) error {
 	if err := checkName("userName", u.UserName); err != nil {
+		return err
+	}
+	if err := checkDisplayName(u.DisplayName); err != nil {
 		return err
 	}
 	u.ID = NewID("usr")
@@ -344,6 +358,9 @@ func (s *Service) Users(ctx context.Context, orgID string, f UserFilter) (users 
 // returns how many tokens were expired.
 func (s *Service) ReplaceUser(ctx context.Context, actor Actor, u *User, ifVersion int64) (expired int, err error) {
 	if err := checkName("userName", u.UserName); err != nil {
+		return 0, err
+	}
+	if err := checkDisplayName(u.DisplayName); err != nil {
 		return 0, err
 	}
 	err = s.update(ctx, actor, func(t *txn) error {

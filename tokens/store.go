@@ -96,6 +96,18 @@ type Tx interface {
 	// learns of it. The store assigns Seq.
 	AppendChange(c *Change) error
 
+	// QueryUsers answers a Query of an org's users (see Query); the total
+	// is -1 unless q.WithTotal.
+	QueryUsers(orgID string, q Query) ([]User, int, error)
+	// QueryGroups answers a Query of an org's groups, reading their
+	// members only when withMembers.
+	QueryGroups(orgID string, q Query, withMembers bool) ([]Group, int, error)
+	// MemberCounts counts the members of the org's groups among groupIDs.
+	MemberCounts(orgID string, groupIDs []string) (map[string]int, error)
+	// GroupMembers pages through a group's member IDs in ID order (limit
+	// 0: all); ErrNotFound if the org has no such group.
+	GroupMembers(orgID, groupID string, offset, limit int) ([]string, error)
+
 	// Web console sessions (see Session).
 	CreateSession(s *Session) error
 	SessionByHash(h Hash) (*Session, error)

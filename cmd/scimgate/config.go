@@ -163,6 +163,11 @@ type SCIMConfig struct {
 	// attribute; a request over either is answered 413.
 	MaxPatchOperations int `yaml:"max_patch_operations"`
 	MaxPatchValues     int `yaml:"max_patch_values"`
+	// MaxFilterCandidates bounds how many users or groups a filter that the
+	// database cannot answer alone (one on name.givenName, emails.type, …)
+	// is evaluated on in memory, after the rest of the filter selected
+	// them; a filter that leaves more is answered 400 tooMany. Default 10000.
+	MaxFilterCandidates int `yaml:"max_filter_candidates"`
 }
 
 // AdminConfig configures the token management API at /api/v1 (package
@@ -347,6 +352,8 @@ func DefaultConfig() *Config {
 			UnknownSites:       string(tokens.CreateUnknownSites),
 			MaxPatchOperations: scim.DefaultMaxPatchOperations,
 			MaxPatchValues:     scim.DefaultMaxPatchValues,
+
+			MaxFilterCandidates: 10000,
 		},
 	}
 }
@@ -632,6 +639,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := tokens.ParseUnknownSitePolicy(c.SCIM.UnknownSites); err != nil {
 		return fmt.Errorf("scim.unknown_sites: %w", err)
+	}
+	if c.SCIM.MaxFilterCandidates < 1 {
+		return fmt.Errorf("scim.max_filter_candidates: %d must be at least 1 (the default is 10000)", c.SCIM.MaxFilterCandidates)
 	}
 	return c.validateTLS() // in tls.go
 }

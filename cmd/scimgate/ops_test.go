@@ -190,7 +190,8 @@ func TestReadyzWhenStoreCannotBeWritten(t *testing.T) {
 	scimURL := "http://" + s.addrs["management"] + "/scim/v2/Users"
 	full := false
 	for i := 0; i < 500 && !full; i++ {
-		body := fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"user-%d","displayName":%q}`, i, strings.Repeat("x", 3000))
+		// 3 kB each, in a name (a displayName is at most 1 kB: it is indexed).
+		body := fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"user-%d","name":{"givenName":%q}}`, i, strings.Repeat("x", 3000))
 		req, _ := http.NewRequest("POST", scimURL, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+boot)
 		req.Header.Set("Content-Type", "application/scim+json")

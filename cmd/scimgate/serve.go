@@ -164,6 +164,8 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 
 		MaxPatchOperations: cfg.SCIM.MaxPatchOperations,
 		MaxPatchValues:     cfg.SCIM.MaxPatchValues,
+
+		MaxFilterCandidates: cfg.SCIM.MaxFilterCandidates,
 	})
 	if err != nil {
 		stopServers(0)
@@ -198,6 +200,7 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 	}
 	wg.Go(func() { auth.RunUsageFlusher(background, cfg.Auth.LastUsedFlushInterval) })
 	wg.Go(func() { sweepInactive(background, svc, cfg.Auth.SweepInterval, logger) })
+	wg.Go(func() { store.RunOptimizer(background, optimizeInterval, logger) })
 	wg.Go(func() { store.RunServerReports(background, thisServer(), auth.AppliedSeq, auth.Applied(), logger) })
 	if activity != nil {
 		wg.Go(func() { activity.Run(background, activityOut) })
@@ -480,6 +483,10 @@ Revoke it with "scimgate service-token revoke %s" once you have your own.
 `, bar, secret.Plaintext(), st.ID, strings.Join(st.PermissionSets, ", "), st.ID, bar)
 	return nil
 }
+
+// optimizeInterval is how often serve refreshes SQLite's planner
+// statistics (see sqlstore.Store.RunOptimizer).
+const optimizeInterval = time.Hour
 
 // sweepInactive marks tokens expired once their inactivity window ends, so
 // that listings show what the authenticator already refuses.

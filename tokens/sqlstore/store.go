@@ -368,10 +368,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 		}
 		defer unlock()
 	}
-	if _, err := p.Up(ctx); err != nil {
+	results, err := p.Up(ctx)
+	if err != nil {
 		return fmt.Errorf("migrate %s database: %w", s.dialect, classify(err))
 	}
-	return nil
+	return s.afterMigrate(ctx, len(results) > 0)
 }
 
 // Dialect is "sqlite" or "postgres".

@@ -189,13 +189,19 @@ func emailsJSON(emails []tokens.Email) string {
 
 // userInsertColumns are the columns a new user's row is written with: the
 // domain's, and the lower-cased copies that the indexes search.
-var userInsertColumns = append(strings.Split(userColumns, ", "), "user_name_lower")
+var userInsertColumns = append(strings.Split(userColumns, ", "), "user_name_lower", "display_name_lower", "emails_lower")
 
 // userInsertValues are the values of userInsertColumns for u.
 func userInsertValues(u *tokens.User) []any {
 	return []any{u.ID, u.OrgID, u.UserName, u.ExternalID, u.DisplayName, u.GivenName, u.FamilyName, emailsJSON(u.Emails),
 		u.EmployeeNumber, u.ManagerID, u.Active, u.Removed, micros(u.CreatedAt), micros(u.UpdatedAt), u.Version,
-		strings.ToLower(u.UserName)}
+		strings.ToLower(u.UserName), strings.ToLower(u.DisplayName), emailsLower(u.Emails)}
+}
+
+// emailsLower is users.emails_lower: a user's lower-cased addresses,
+// joined by emailSep, which "emails co" searches (see query.go).
+func emailsLower(emails []tokens.Email) string {
+	return strings.Join(lowerEmails(emails), emailSep)
 }
 
 // insertStatement is an INSERT of one row into columns of table.
@@ -218,11 +224,12 @@ func (t *tx) CreateUser(u *tokens.User) error {
 func (t *tx) UpdateUser(u *tokens.User) error {
 	err := t.execOne(`UPDATE users SET user_name = ?, user_name_lower = ?, external_id = ?, display_name = ?,
 		given_name = ?, family_name = ?, emails = ?, employee_number = ?, manager_id = ?, active = ?, removed = ?,
-		created_at = ?, updated_at = ?, version = ?
+		created_at = ?, updated_at = ?, version = ?, display_name_lower = ?, emails_lower = ?
 		WHERE org_id = ? AND id = ?`,
 		u.UserName, strings.ToLower(u.UserName), u.ExternalID, u.DisplayName, u.GivenName, u.FamilyName,
 		emailsJSON(u.Emails), u.EmployeeNumber, u.ManagerID, u.Active, u.Removed,
-		micros(u.CreatedAt), micros(u.UpdatedAt), u.Version, u.OrgID, u.ID)
+		micros(u.CreatedAt), micros(u.UpdatedAt), u.Version, strings.ToLower(u.DisplayName), emailsLower(u.Emails),
+		u.OrgID, u.ID)
 	if err == nil {
 		err = t.writeEmails(u)
 	}
@@ -241,10 +248,10 @@ func (t *tx) writeEmails(u *tokens.User) error {
 	// One statement per inChunk addresses: a user with thousands of them
 	// costs a few round trips, not thousands.
 	for chunk := range slices.Chunk(lowerEmails(u.Emails), inChunk) {
-		q := `INSERT INTO user_emails (user_id, email) VALUES ` + strings.Repeat("(?, ?), ", len(chunk)-1) + "(?, ?)"
-		args := make([]any, 0, 2*len(chunk))
+		q := `INSERT INTO user_emails (user_id, email, org_id) VALUES ` + strings.Repeat("(?, ?, ?), ", len(chunk)-1) + "(?, ?, ?)"
+		args := make([]any, 0, 3*len(chunk))
 		for _, a := range chunk {
-			args = append(args, u.ID, a)
+			args = append(args, u.ID, a, u.OrgID)
 		}
 		if _, err := t.exec(q, args...); err != nil {
 			return err
@@ -376,15 +383,48 @@ func (t *tx) UpdateGroup(g *tokens.Group) error {
 		g.DisplayName, strings.ToLower(g.DisplayName), g.ExternalID, micros(g.CreatedAt), micros(g.UpdatedAt),
 		g.Version, g.OrgID, g.ID)
 	if err == nil {
-		_, err = t.exec(`DELETE FROM group_members WHERE group_id = ?`, g.ID)
-	}
-	if err == nil {
-		err = t.insertMembers(g.ID, g.MemberIDs)
+		err = t.replaceMembers(g.ID, g.MemberIDs)
 	}
 	if err != nil {
 		return fmt.Errorf("update group %s: %w", g.ID, err)
 	}
 	return nil
+}
+
+// replaceMembers makes a group's members userIDs, writing only the
+// difference: one member more or less in a group of 100,000 is one row,
+// not 100,000 deleted and written again.
+func (t *tx) replaceMembers(groupID string, userIDs []string) error {
+	var current []string
+	if err := t.selectRows(&current, `SELECT user_id FROM group_members WHERE group_id = ?`, groupID); err != nil {
+		return err
+	}
+	want := make(map[string]bool, len(userIDs))
+	for _, id := range userIDs {
+		want[id] = true
+	}
+	var gone []string
+	for _, id := range current {
+		if want[id] {
+			delete(want, id) // already a member
+		} else {
+			gone = append(gone, id)
+		}
+	}
+	for chunk := range slices.Chunk(gone, 500) {
+		q, args, err := sqlx.In(`DELETE FROM group_members WHERE group_id = ? AND user_id IN (?)`, groupID, chunk)
+		if err != nil {
+			return err
+		}
+		if _, err := t.exec(q, args...); err != nil {
+			return err
+		}
+	}
+	added := make([]string, 0, len(want))
+	for id := range want {
+		added = append(added, id)
+	}
+	return t.insertMembers(groupID, added)
 }
 
 // insertMembers adds members with one statement per 500 of them.
@@ -483,19 +523,27 @@ func (t *tx) fillMembers(groups []tokens.Group) error {
 	if err != nil {
 		return err
 	}
-	var rows []struct {
-		GroupID string `db:"group_id"`
-		UserID  string `db:"user_id"`
+	// Scanned by hand: a large group has 100,000 members, and sqlx's
+	// reflection and a string per group ID cost more than the query.
+	rows, err := t.tx.QueryContext(t.ctx, t.tx.Rebind(q), args...)
+	if err != nil {
+		return classify(err)
 	}
-	if err := t.selectRows(&rows, q, args...); err != nil {
-		return err
+	defer rows.Close()
+	var groupID sql.RawBytes
+	var userID string
+	for rows.Next() {
+		if err := rows.Scan(&groupID, &userID); err != nil {
+			return classify(err)
+		}
+		g := &groups[index[string(groupID)]]
+		g.MemberIDs = append(g.MemberIDs, userID)
 	}
-	for _, r := range rows {
-		g := &groups[index[r.GroupID]]
-		g.MemberIDs = append(g.MemberIDs, r.UserID)
+	if err := rows.Err(); err != nil {
+		return classify(err)
 	}
 	for i := range groups {
-		sort.Strings(groups[i].MemberIDs)
+		sort.Strings(groups[i].MemberIDs) // the databases' collations may differ
 	}
 	return nil
 }
