@@ -133,11 +133,23 @@ func bulkInsert(ctx context.Context, s *Store, table string, columns []string, n
 // in full, as is worth doing after loading many rows or adding indexes:
 // ANALYZE on SQLite; VACUUM (ANALYZE) on PostgreSQL, whose vacuum also
 // marks the pages whose rows every transaction sees, without which an
-// index-only scan still reads the table.
+// index-only scan still reads the table. On PostgreSQL only the tables of
+// the store's own schema are vacuumed: a bare VACUUM would work through
+// every table of the database, other applications' and other schemas'
+// included.
 func (s *Store) Analyze(ctx context.Context) error {
 	q := "ANALYZE"
 	if s.dialect == Postgres {
-		q = "VACUUM (ANALYZE)"
+		var tables string
+		err := s.db.GetContext(ctx, &tables, `SELECT coalesce(string_agg(quote_ident(schemaname) || '.' || quote_ident(tablename), ', '), '')
+			FROM pg_tables WHERE schemaname = current_schema()`)
+		if err != nil {
+			return fmt.Errorf("analyze %s database: %w", s.dialect, classify(err))
+		}
+		if tables == "" {
+			return nil
+		}
+		q = "VACUUM (ANALYZE) " + tables
 	}
 	if _, err := s.db.ExecContext(ctx, q); err != nil {
 		return fmt.Errorf("analyze %s database: %w", s.dialect, classify(err))
