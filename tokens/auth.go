@@ -141,6 +141,10 @@ type Authenticator struct {
 
 	stats authStats
 	tel   authTelemetry
+
+	// beforeCaching, if set, runs when a lookup's answer is about to be
+	// cached: tests invalidate the token at that moment.
+	beforeCaching func()
 }
 
 // entry is what the cache holds for one token hash: an identity, or the
@@ -376,7 +380,16 @@ func (a *Authenticator) lookup(ctx context.Context, h Hash) (*entry, error) {
 		}
 		e := a.entryFor(cred, now)
 		if a.epoch.Load() == epoch {
+			if a.beforeCaching != nil {
+				a.beforeCaching()
+			}
 			a.add(h, e, cred)
+			// An invalidation between the check above and the entry being
+			// indexed looked for it too early and evicted nothing: check
+			// again now that it is cached. One after this finds it indexed.
+			if a.epoch.Load() != epoch {
+				a.cache.Remove(h)
+			}
 		}
 		return e, nil
 	})

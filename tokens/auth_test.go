@@ -225,6 +225,28 @@ func TestLookupRacingAnInvalidationIsNotCached(t *testing.T) {
 	}
 }
 
+// TestInvalidationAsALookupCachesItsAnswerIsNotLost checks the moment
+// after a lookup has judged its answer current and before the answer is in
+// the cache: an invalidation then finds nothing to evict, and the answer,
+// read before the revocation, must not stay cached for auth.cache_ttl.
+func TestInvalidationAsALookupCachesItsAnswerIsNotLost(t *testing.T) {
+	ctx := context.Background()
+	f := newAuthFixture(t, "sqlite", tokens.AuthOptions{})
+	st, tok := f.serviceToken(t)
+	var once sync.Once
+	tokens.SetBeforeCaching(f.auth, func() {
+		once.Do(func() {
+			if err := f.svc.RevokeServiceToken(ctx, tokens.Operator, "", st.ID); err != nil {
+				t.Error(err)
+			}
+		})
+	})
+	f.auth.Authenticate(ctx, tok) // may pass: it started before the revocation
+	if _, err := f.auth.Authenticate(ctx, tok); err != tokens.ErrRevokedToken {
+		t.Fatalf("after a revocation that came as a lookup cached its answer: %v, want ErrRevokedToken", err)
+	}
+}
+
 // follower is an authenticator following the change log over its own store
 // connection, as another replica or the CLI's server would, and a service
 // that changes tokens over another: no OnCommit links them.
