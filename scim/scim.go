@@ -335,7 +335,30 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Write(b)
 		return
 	}
+	if (endpoint == "/Schemas" || endpoint == "/ResourceTypes") && id == "" && r.Method == http.MethodGet {
+		// The library's discovery lists give the page size as
+		// itemsPerPage; it is the number of resources they hold (RFC 7644
+		// 3.4.2), as on /Users.
+		out := &bufferedResponse{header: w.Header(), status: http.StatusOK}
+		h.library.ServeHTTP(&failureWriter{ResponseWriter: out, failure: req.failure}, r)
+		if list, ok := decodedList(out.body.Bytes()); ok && out.status == http.StatusOK {
+			resources, _ := list["Resources"].([]any)
+			list["itemsPerPage"] = len(resources)
+			writeJSON(w, out.status, list)
+			return
+		}
+		w.WriteHeader(out.status)
+		w.Write(out.body.Bytes())
+		return
+	}
 	h.library.ServeHTTP(&failureWriter{ResponseWriter: w, failure: req.failure}, r)
+}
+
+// decodedList decodes a list response the library wrote.
+func decodedList(body []byte) (map[string]any, bool) {
+	v, err := decodeJSON(body)
+	list, ok := v.(map[string]any)
+	return list, err == nil && ok
 }
 
 // bufferedResponse keeps a response of the library to correct it.

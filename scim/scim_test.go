@@ -368,6 +368,21 @@ func TestServiceProviderConfigAndDiscovery(t *testing.T) {
 	}
 }
 
+// TestDiscoveryListsCountWhatTheyReturn: itemsPerPage is the number of
+// resources a list response holds (RFC 7644 3.4.2), not the page size a
+// client could have asked for, on /Schemas and /ResourceTypes as on
+// /Users.
+func TestDiscoveryListsCountWhatTheyReturn(t *testing.T) {
+	f := newFixture(t, "sqlite")
+	for _, path := range []string{"/scim/v2/Schemas", "/scim/v2/ResourceTypes", "/scim/v2/Schemas?startIndex=2", "/scim/v2/ResourceTypes?count=1"} {
+		r := f.do("GET", path, "")
+		resources, _ := r.body["Resources"].([]any)
+		if r.status != 200 || len(resources) == 0 || get(r.body, "itemsPerPage") != float64(len(resources)) {
+			t.Errorf("GET %s: %d, itemsPerPage %v for %d resources, want their number", path, r.status, get(r.body, "itemsPerPage"), len(resources))
+		}
+	}
+}
+
 func TestErrorsNeverTellInternals(t *testing.T) {
 	f := newFixture(t, "sqlite")
 	rec := httptest.NewRecorder()
