@@ -159,6 +159,14 @@ func testBadRequests(t *testing.T, dialect string) {
 		{"write the configuration", "PUT", "/scim/v2/ServiceProviderConfig", `{}`, nil, 405, ""},
 		{"an unknown schema", "GET", "/scim/v2/Schemas/urn:x", ``, nil, 404, ""},
 		{"an unknown resource type", "GET", "/scim/v2/ResourceTypes/Device", ``, nil, 404, ""},
+
+		// Queries across resource types (RFC 7644 3.4.2.1) are not served:
+		// 404 saying so, as conformance suites expect of a server without
+		// them, not a 400 tooMany that blames the filter.
+		{"a query of every resource type", "GET", "/scim/v2/?filter=" + q(`id pr`), ``, nil, 404, ""},
+		{"the root without a filter", "GET", "/scim/v2/", ``, nil, 404, ""},
+		{"the root without a slash", "GET", "/scim/v2", ``, nil, 404, ""},
+		{"a search of every resource type", "POST", "/scim/v2/.search", `{"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": "id pr"}`, nil, 404, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -300,6 +300,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		id = ""
 	}
+	if (endpoint == "" || endpoint == "/") && r.Method == http.MethodGet || endpoint == "/.search" && r.Method == http.MethodPost {
+		h.writeError(w, r, acrossResourceTypes(r.Method))
+		return
+	}
 	switch {
 	case endpoint == "/ServiceProviderConfig" && id == "":
 		h.serveServiceProviderConfig(w, r)
@@ -381,6 +385,18 @@ func missingID(endpoint, method string) error {
 	return scimerrors.ScimError{Status: http.StatusNotFound,
 		Detail: fmt.Sprintf("%s %s/ names no %s: the path needs the %s's id after the slash (%s %s/{id}); %s",
 			method, endpoint, what, what, method, endpoint, list)}
+}
+
+// acrossResourceTypes answers a query of the root (RFC 7644 3.4.2.1),
+// which scimgate does not serve: the library would answer it 400 tooMany,
+// which tells the client to narrow a filter that is not the problem.
+func acrossResourceTypes(method string) error {
+	what := "GET " + Prefix + "/"
+	if method == http.MethodPost {
+		what = "POST " + Prefix + "/.search"
+	}
+	return scimerrors.ScimError{Status: http.StatusNotFound,
+		Detail: what + ": scimgate does not query every resource type at once: query /Users or /Groups"}
 }
 
 // splitPath splits "/Users/abc" into "/Users" and "abc".
