@@ -109,6 +109,7 @@ type listKey struct {
 // resource of shape.
 func applyPatch(rep map[string]any, ops []patchOp, shape *resourceShape, limits patchLimits) error {
 	p := &patcher{rep: rep, shape: shape, limits: limits, lists: map[listKey]*valueList{}, given: map[string]int{}}
+	wasPrimary := primaryValues(rep)
 	for _, o := range ops {
 		if strings.TrimSpace(o.path) != "" {
 			t, err := parseTarget(o.path, shape)
@@ -131,7 +132,65 @@ func applyPatch(rep map[string]any, ops []patchOp, shape *resourceShape, limits 
 		}
 	}
 	p.flush()
+	yieldPrimary(rep, wasPrimary)
 	return nil
+}
+
+// primaryKey identifies a value of a multi-valued attribute: its attribute,
+// value and type.
+type primaryKey struct{ attr, value, typ string }
+
+// primaryValues are the values of rep's multi-valued attributes that are
+// marked primary.
+func primaryValues(rep map[string]any) map[primaryKey]bool {
+	out := map[primaryKey]bool{}
+	for attr, v := range rep {
+		for _, item := range elements(v) {
+			if m, ok := item.(map[string]any); ok && isPrimary(m) {
+				out[keyOfValue(attr, m)] = true
+			}
+		}
+	}
+	return out
+}
+
+// yieldPrimary applies RFC 7644 3.5.2: "a PATCH operation that sets a
+// value's primary sub-attribute to true SHALL cause the server to
+// automatically set primary to false for any other values". Where the
+// operations left more than one value of an attribute primary, those that
+// were primary before lose it; two made primary by the request itself
+// remain an error.
+func yieldPrimary(rep map[string]any, wasPrimary map[primaryKey]bool) {
+	for attr, v := range rep {
+		items, _ := v.([]any)
+		var primary []map[string]any
+		for _, item := range items {
+			if m, ok := item.(map[string]any); ok && isPrimary(m) {
+				primary = append(primary, m)
+			}
+		}
+		if len(primary) < 2 {
+			continue
+		}
+		for _, m := range primary {
+			if wasPrimary[keyOfValue(attr, m)] {
+				if k, ok := lookupFold(m, "primary"); ok {
+					delete(m, k)
+				}
+			}
+		}
+	}
+}
+
+func isPrimary(m map[string]any) bool {
+	p, err := boolValue(getFold(m, "primary"), "primary")
+	return err == nil && p
+}
+
+func keyOfValue(attr string, m map[string]any) primaryKey {
+	value, _ := getFold(m, "value").(string)
+	typ, _ := getFold(m, "type").(string)
+	return primaryKey{strings.ToLower(attr), value, strings.ToLower(typ)}
 }
 
 // unknownPath refuses a PATCH path outside the resource's schemas: a

@@ -141,6 +141,18 @@ func TestPatchUser(t *testing.T) {
 			func(u *tokens.User) { u.DisplayName, u.GivenName = "B", "C" }},
 		{"operations apply in order", `{"op": "replace", "path": "displayName", "value": "1"}, {"op": "remove", "path": "displayName"}, {"op": "add", "path": "displayName", "value": "3"}`,
 			func(u *tokens.User) { u.DisplayName = "3" }},
+
+		// RFC 7644 3.5.2: making a value primary makes the one that was
+		// primary no longer so.
+		{"add a primary address", `{"op": "add", "path": "emails", "value": [{"value": "new@example.com", "type": "other", "primary": true}]}`,
+			func(u *tokens.User) {
+				u.Emails[0].Primary = false
+				u.Emails = append(u.Emails, tokens.Email{Value: "new@example.com", Type: "other", Primary: true})
+			}},
+		{"make another address primary", `{"op": "replace", "path": "emails[type eq \"home\"].primary", "value": "True"}`,
+			func(u *tokens.User) { u.Emails[0].Primary, u.Emails[1].Primary = false, true }},
+		{"make another address primary without a path", `{"op": "replace", "value": {"emails[value eq \"babs@jensen.org\"].primary": true}}`,
+			func(u *tokens.User) { u.Emails[0].Primary, u.Emails[1].Primary = false, true }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
