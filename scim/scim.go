@@ -340,9 +340,22 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if (endpoint == "/Schemas" || endpoint == "/ResourceTypes") && id == "" && r.Method == http.MethodGet {
-		// The library's discovery lists give the page size as
-		// itemsPerPage; it is the number of resources they hold (RFC 7644
-		// 3.4.2), as on /Users.
+		// RFC 7644 4: these lists ignore paging and sorting, and a filter
+		// SHOULD be refused 403, so that a client cannot take it for
+		// applied (the library applied paging and answered a filter with
+		// every resource counted and none listed). Their itemsPerPage is
+		// the number of resources they hold (3.4.2), as on /Users; the
+		// library gave the page size.
+		q := r.URL.Query()
+		if q.Has("filter") {
+			h.writeError(w, r, scimerrors.ScimError{Status: http.StatusForbidden,
+				Detail: endpoint + " cannot be filtered (RFC 7644 section 4): read the whole list"})
+			return
+		}
+		for _, name := range []string{"startIndex", "count", "sortBy", "sortOrder"} {
+			q.Del(name)
+		}
+		r.URL.RawQuery = q.Encode()
 		out := &bufferedResponse{header: w.Header(), status: http.StatusOK}
 		h.library.ServeHTTP(&failureWriter{ResponseWriter: out, failure: req.failure}, r)
 		if list, ok := decodedList(out.body.Bytes()); ok && out.status == http.StatusOK {

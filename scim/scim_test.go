@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -371,15 +372,27 @@ func TestServiceProviderConfigAndDiscovery(t *testing.T) {
 // TestDiscoveryListsCountWhatTheyReturn: itemsPerPage is the number of
 // resources a list response holds (RFC 7644 3.4.2), not the page size a
 // client could have asked for, on /Schemas and /ResourceTypes as on
-// /Users.
+// /Users. Those lists ignore paging and sorting, and refuse a filter 403
+// (RFC 7644 4), so that a client cannot take a filter for applied.
 func TestDiscoveryListsCountWhatTheyReturn(t *testing.T) {
 	f := newFixture(t, "sqlite")
-	for _, path := range []string{"/scim/v2/Schemas", "/scim/v2/ResourceTypes", "/scim/v2/Schemas?startIndex=2", "/scim/v2/ResourceTypes?count=1"} {
-		r := f.do("GET", path, "")
-		resources, _ := r.body["Resources"].([]any)
-		if r.status != 200 || len(resources) == 0 || get(r.body, "itemsPerPage") != float64(len(resources)) {
-			t.Errorf("GET %s: %d, itemsPerPage %v for %d resources, want their number", path, r.status, get(r.body, "itemsPerPage"), len(resources))
+	all := map[string]int{}
+	for _, endpoint := range []string{"/scim/v2/Schemas", "/scim/v2/ResourceTypes"} {
+		for _, query := range []string{"", "?startIndex=2", "?count=1", "?sortBy=id&sortOrder=descending"} {
+			r := f.do("GET", endpoint+query, "")
+			resources, _ := r.body["Resources"].([]any)
+			if r.status != 200 || len(resources) == 0 || get(r.body, "itemsPerPage") != float64(len(resources)) ||
+				get(r.body, "totalResults") != float64(len(resources)) || get(r.body, "startIndex") != 1.0 {
+				t.Errorf("GET %s%s: %d, itemsPerPage %v, totalResults %v, startIndex %v for %d resources; want all, counted, from 1",
+					endpoint, query, r.status, get(r.body, "itemsPerPage"), get(r.body, "totalResults"), get(r.body, "startIndex"), len(resources))
+			}
+			if query == "" {
+				all[endpoint] = len(resources)
+			} else if len(resources) != all[endpoint] {
+				t.Errorf("GET %s%s: %d resources, want all %d", endpoint, query, len(resources), all[endpoint])
+			}
 		}
+		checkError(t, f.do("GET", endpoint+"?filter="+url.QueryEscape(`id eq "User"`), ""), 403, "")
 	}
 }
 
