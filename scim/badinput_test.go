@@ -140,6 +140,9 @@ func testBadRequests(t *testing.T, dialect string) {
 		{"filter: on groups, a user attribute", "GET", groups + "?filter=" + q(`userName eq "x"`), ``, nil, 400, "invalidFilter"},
 		{"filter: users by their groups", "GET", users + "?filter=" + q(`groups.display eq "x" or userName eq "y"`), ``, nil, 400, "invalidFilter"},
 		{"filter: users by their groups, a value path", "GET", users + "?filter=" + q(`not (groups[display eq "x"])`), ``, nil, 400, "invalidFilter"},
+		{"filter: a date that is no date", "GET", users + "?filter=" + q(`meta.lastModified ge "garbage"`), ``, nil, 400, "invalidFilter"},
+		{"filter: a date that is a number", "GET", groups + "?filter=" + q(`meta.created gt 7`), ``, nil, 400, "invalidFilter"},
+		{"filter: a date in a negation", "GET", users + "?filter=" + q(`not (meta.lastModified lt "yesterday")`), ``, nil, 400, "invalidFilter"},
 		{"count not a number", "GET", users + "?count=ten", ``, nil, 400, "-"},
 		{"startIndex not a number", "GET", users + "?startIndex=one", ``, nil, 400, "-"},
 

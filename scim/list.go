@@ -113,7 +113,41 @@ func (h *handler) validateFilter(f, endpoint string) (fp.Expression, error) {
 	if err != nil {
 		return nil, scimerrors.ScimErrorInvalidFilter
 	}
+	if err := checkDateTimes(validator.GetFilter()); err != nil {
+		return nil, err
+	}
 	return validator.GetFilter(), nil
+}
+
+// checkDateTimes refuses a comparison of meta.created or meta.lastModified
+// with a value that is no xsd:dateTime: the library lets it through, and it
+// would match nothing (or, compared as text, the wrong resources) where the
+// client means a delta query.
+func checkDateTimes(e fp.Expression) error {
+	switch e := e.(type) {
+	case *fp.LogicalExpression:
+		if err := checkDateTimes(e.Left); err != nil {
+			return err
+		}
+		return checkDateTimes(e.Right)
+	case *fp.NotExpression:
+		return checkDateTimes(e.Expression)
+	case *fp.AttributeExpression:
+		ap := e.AttributePath
+		name := strings.ToLower(ap.AttributeName + "." + ap.SubAttributeName())
+		if !dateTimeAttrs[name] || strings.EqualFold(string(e.Operator), string(fp.PR)) {
+			return nil
+		}
+		v, ok := compareValue(e).(string)
+		if ok {
+			if _, err := parseDateTime(v); err == nil {
+				return nil
+			}
+		}
+		return badRequest("invalidFilter", "%s.%s compares with an xsd:dateTime such as \"2026-01-02T03:04:05.678Z\", not %v",
+			ap.AttributeName, ap.SubAttributeName(), e.CompareValue)
+	}
+	return nil
 }
 
 // newFilterValidator guards against a panic in the library's validator:

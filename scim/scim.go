@@ -289,7 +289,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	endpoint, id := splitPath(r.URL.Path)
 	resource := endpoint == "/Users" || endpoint == "/Groups"
-	if resource && id == "" && strings.HasSuffix(r.URL.Path, "/") && r.Method != http.MethodPost {
+	// A change names one resource: PUT, PATCH or DELETE of /Users itself
+	// has no id either.
+	changesOne := r.Method == http.MethodPut || r.Method == http.MethodPatch || r.Method == http.MethodDelete
+	if resource && id == "" && (strings.HasSuffix(r.URL.Path, "/") && r.Method != http.MethodPost || changesOne) {
 		h.writeError(w, r, missingID(endpoint, r.Method))
 		return
 	}

@@ -250,6 +250,9 @@ func TestMissingIDIs404(t *testing.T) {
 		{"GET", "/scim/v2/Users/", "GET /Users/ names no user"},
 		{"DELETE", "/scim/v2/Groups/", "DELETE /Groups/ names no group"},
 		{"PATCH", "/scim/v2/Users/", "PATCH /Users/ names no user"},
+		{"PATCH", "/scim/v2/Users", "PATCH /Users/ names no user"},
+		{"PUT", "/scim/v2/Groups", "PUT /Groups/ names no group"},
+		{"DELETE", "/scim/v2/Users", "DELETE /Users/ names no user"},
 	} {
 		r := f.do(tt.method, tt.path, entraPatch(`{"op": "replace", "path": "displayName", "value": "x"}`))
 		checkError(t, r, 404, "")
