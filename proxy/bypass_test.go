@@ -540,3 +540,33 @@ func TestRawFragmentRefused(t *testing.T) {
 		t.Errorf("GET /public/a%%23b = %d, want 200", status)
 	}
 }
+
+// Windows servers (IIS, Kestrel on Windows, and file handlers there) drop
+// the dots and spaces that end a path segment: /admin. and /admin%20 are
+// /admin to them, so a route applies to those spellings too.
+func TestBypassRouteRuleTrailingDots(t *testing.T) {
+	f := newFixture(t, "sqlite", proxy.Options{})
+	addr, up := front(t, f, proxy.Options{
+		Routes:      []proxy.Route{{PathPrefix: "/admin", Permission: "orders.write"}},
+		PublicPaths: []string{"/public/"},
+	})
+	auth := "Authorization: Bearer " + f.svcTok // orders.read only
+	for _, target := range []string{"/admin.", "/admin./users", "/admin%20", "/admin.%20./x", "/ADMIN../x", "/admin..."} {
+		status, reason := send(t, addr, "GET "+target+" HTTP/1.1\nHost: x\n"+auth, "")
+		if seen := up.take(); len(seen) > 0 {
+			t.Errorf("GET %s without orders.write reached the upstream as %s", target, seen[0].target)
+		} else if status != 403 {
+			t.Errorf("GET %s without orders.write = %d %s, want 403", target, status, reason)
+		}
+	}
+	// Neighbours that no server reads as /admin pass, and a public path's
+	// dotted spelling is not public.
+	for _, target := range []string{"/admin.html", "/administrator.", "/x/admin."} {
+		if status, _ := send(t, addr, "GET "+target+" HTTP/1.1\nHost: x\n"+auth, ""); status != 200 || len(up.take()) != 1 {
+			t.Errorf("GET %s = %d, want 200", target, status)
+		}
+	}
+	if status, _ := send(t, addr, "GET /public./x HTTP/1.1\nHost: x", ""); status != 401 || len(up.take()) != 0 {
+		t.Errorf("GET /public./x without a token = %d, want 401", status)
+	}
+}

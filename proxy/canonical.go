@@ -471,6 +471,36 @@ func withoutParameters(path string) string {
 	return string(b)
 }
 
+// withoutTrailingDots returns path with the dots and spaces that end each
+// segment removed, as Windows file names drop them, and whether there were
+// any. Canonical paths hold no "." or ".." segment, so a segment of dots
+// alone (such as "...") is one Windows reads as empty.
+func withoutTrailingDots(path string) (string, bool) {
+	if !hasTrailingDot(path) {
+		return path, false
+	}
+	b := make([]byte, 0, len(path))
+	for rest := path; ; {
+		segment, next, more := strings.Cut(rest, "/")
+		b = append(b, strings.TrimRight(segment, ". ")...)
+		if !more {
+			break
+		}
+		b = append(b, '/')
+		rest = next
+	}
+	return string(b), true
+}
+
+func hasTrailingDot(path string) bool {
+	for i := 0; i < len(path); i++ {
+		if c := path[i]; (c == '.' || c == ' ') && (i+1 == len(path) || path[i+1] == '/') {
+			return true
+		}
+	}
+	return false
+}
+
 // Methods.
 
 // DefaultMethods are the methods the proxy lets through when

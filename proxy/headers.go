@@ -65,6 +65,12 @@ var DefaultStripHeaders = []string{
 	"X-Ms-Token-Aad-*",
 	// Client certificates passed on by TLS terminators (Envoy, nginx, HAProxy).
 	"X-Forwarded-Client-Cert", "X-Client-Cert*", "X-Ssl-Client-*", "Ssl-Client-*",
+	// More of other gateways' identity headers than the fixed set in
+	// identityHeaders: Kong, Pomerium, Google Cloud Endpoints and API
+	// Gateway, oauth2-proxy's and Grafana's other names, Authelia.
+	"X-Consumer-*", "X-Authenticated-*", "X-Credential-Identifier", "X-Anonymous-Consumer", "X-Userinfo",
+	"X-Pomerium-*", "X-Endpoint-Api-Userinfo", "X-Apigateway-Api-Userinfo", "X-Auth-Request-*", "X-Webauth-*",
+	"X-Remote-Group", "Remote-Groups", "Remote-Email", "Remote-Name",
 }
 
 // headerNames are the canonical names of the identity headers scimgate sets;

@@ -69,3 +69,25 @@ func TestSpoofableLongNames(t *testing.T) {
 		}
 	}
 }
+
+// Other gateways' identity headers are stripped by default, in any spelling.
+func TestDefaultStripsGatewayIdentities(t *testing.T) {
+	n, _ := newHeaderNames("X-Scimgate-", nil, nil, "")
+	for name, want := range map[string]bool{
+		"X-Consumer-Username":     true, // Kong
+		"x_consumer_custom_id":    true,
+		"X-Authenticated-Userid":  true,
+		"X-Userinfo":              true,
+		"X-Pomerium-Claim-Email":  true,
+		"X-Endpoint-API-Userinfo": true, // Google Cloud Endpoints
+		"X-WEBAUTH-ROLE":          true, // Grafana
+		"Remote-Groups":           true, // Authelia
+		"X-Auth-Request-Foo":      true,
+		"X-Consumer":              false, // not a prefix match of "X-Consumer-"
+		"X-Request-Id":            false,
+	} {
+		if got := n.spoofable(name); got != want {
+			t.Errorf("spoofable(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

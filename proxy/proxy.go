@@ -448,22 +448,33 @@ func (p *Proxy) publicPrefix(path string) bool {
 // request and id lacks, or "". The rules are applied to every reading of
 // the path an upstream might take: letter for letter and, unless
 // RoutesCaseSensitive, in any case; with path parameters allowed, also
-// without them. The first matching rule of each reading decides, and each
+// without them; and without the dots and spaces that end a segment, which
+// Windows servers (IIS, Kestrel on Windows) drop, so /admin. is /admin
+// there. The first matching rule of each reading decides, and each
 // reading's permission is required, so another reading can only add to
 // what the exact one demands.
 func (p *Proxy) missingPermission(method, path string, id *tokens.Identity) string {
+	if perm := p.missingPermissionOf(method, path, id); perm != "" {
+		return perm
+	}
+	if p.opts.AllowPathSemicolons && strings.IndexByte(path, ';') >= 0 {
+		path = withoutParameters(path)
+		if perm := p.missingPermissionOf(method, path, id); perm != "" {
+			return perm
+		}
+	}
+	if trimmed, ok := withoutTrailingDots(path); ok {
+		return p.missingPermissionOf(method, trimmed, id)
+	}
+	return ""
+}
+
+// missingPermissionOf is missingPermission for one reading of the path.
+func (p *Proxy) missingPermissionOf(method, path string, id *tokens.Identity) string {
 	exact, folded := p.firstRules(method, path)
 	for _, perm := range [2]string{exact, folded} {
 		if perm != "" && !id.Has(perm) {
 			return perm
-		}
-	}
-	if p.opts.AllowPathSemicolons && strings.IndexByte(path, ';') >= 0 {
-		exact, folded := p.firstRules(method, withoutParameters(path))
-		for _, perm := range [2]string{exact, folded} {
-			if perm != "" && !id.Has(perm) {
-				return perm
-			}
 		}
 	}
 	return ""
