@@ -78,6 +78,7 @@ wait_port() {
 }
 
 gate() { "$work/scimgate" --database "$db" "$@"; }
+gate migrate >/dev/null # other commands refuse a database that does not exist
 gate org create --name flood >/dev/null
 for i in $(seq 10); do
   gate --json service-token create --org flood --name "legit$i" | sed -n 's/.*"token": *"\([^"]*\)".*/\1/p' >>"$work/tokens"

@@ -75,6 +75,7 @@ wait_port() {
 
 db=$work/scimgate.db
 gate() { "$work/scimgate" --database "$db" "$@"; }
+gate migrate >/dev/null # other commands refuse a database that does not exist
 gate org create --name loadtest >/dev/null
 token=$(gate --json service-token create --org loadtest --name wrk | sed -n 's/.*"token": *"\([^"]*\)".*/\1/p')
 [ -n "$token" ] || { echo "could not create a service token" >&2; exit 1; }
