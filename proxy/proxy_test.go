@@ -414,7 +414,7 @@ func TestInactiveTokenRefusedAtOnce(t *testing.T) {
 		t.Fatalf("after 46 idle days: status %d, want 401", resp.StatusCode)
 	}
 	// The sweeper makes it final, with reason inactivity.
-	n, err := f.svc.ExpireInactive(context.Background())
+	n, err := f.svc.ExpireInactive(context.Background(), 0)
 	must(t, err)
 	if n != 2 {
 		t.Errorf("ExpireInactive = %d, want 2 (the user and the service token)", n)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // ---- User tokens ----
@@ -393,12 +394,15 @@ func (s *Service) DeleteServiceToken(ctx context.Context, actor Actor, orgID, to
 
 // ---- Inactivity, audit, bootstrap ----
 
-// ExpireInactive marks every active token whose inactivity window has ended
-// as expired, with reason inactivity. The authenticator already refuses such
-// tokens; this makes the state visible and final.
-func (s *Service) ExpireInactive(ctx context.Context) (expired int, err error) {
+// ExpireInactive marks every active token whose inactivity window ended
+// more than grace ago as expired, with reason inactivity. The authenticator
+// already refuses such tokens; this makes the state visible and final.
+// Grace covers last-used times that replicas still hold in memory (they
+// are written in batches): a token used just before its window ended must
+// not be expired because the use is not in the store yet.
+func (s *Service) ExpireInactive(ctx context.Context, grace time.Duration) (expired int, err error) {
 	err = s.update(ctx, Actor("scimgate"), func(t *txn) error {
-		toks, err := t.InactiveTokens(t.now)
+		toks, err := t.InactiveTokens(t.now.Add(-grace))
 		if err != nil {
 			return err
 		}

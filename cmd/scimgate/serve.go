@@ -199,7 +199,9 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer) error {
 		wg.Go(func() { auth.RunIndexLoader(background, time.Second) })
 	}
 	wg.Go(func() { auth.RunUsageFlusher(background, cfg.Auth.LastUsedFlushInterval) })
-	wg.Go(func() { sweepInactive(background, svc, cfg.Auth.SweepInterval, logger) })
+	wg.Go(func() {
+		sweepInactive(background, svc, cfg.Auth.SweepInterval, 2*cfg.Auth.LastUsedFlushInterval, logger)
+	})
 	wg.Go(func() { store.RunOptimizer(background, optimizeInterval, logger) })
 	wg.Go(func() { store.RunServerReports(background, thisServer(), auth.AppliedSeq, auth.Applied(), logger) })
 	if activity != nil {
@@ -490,11 +492,13 @@ const optimizeInterval = time.Hour
 
 // sweepInactive marks tokens expired once their inactivity window ends, so
 // that listings show what the authenticator already refuses.
-func sweepInactive(ctx context.Context, svc *tokens.Service, every time.Duration, logger *slog.Logger) {
+// grace is how long a use may wait in some replica's memory before it is
+// written (see tokens.Service.ExpireInactive).
+func sweepInactive(ctx context.Context, svc *tokens.Service, every, grace time.Duration, logger *slog.Logger) {
 	ticker := time.NewTicker(every)
 	defer ticker.Stop()
 	for {
-		n, err := svc.ExpireInactive(ctx)
+		n, err := svc.ExpireInactive(ctx, grace)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			logger.Warn("sweep inactive tokens", "err", err)
