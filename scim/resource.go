@@ -232,11 +232,16 @@ func copyAttribute(dst, src map[string]any, t target) {
 
 func removeAttribute(rep map[string]any, t target) {
 	if t.extension != "" {
-		if t.attr == "" {
-			delete(rep, t.extension)
-			return
+		ext, _ := rep[t.extension].(map[string]any)
+		if t.attr != "" {
+			removeAttribute(ext, target{attr: t.attr, sub: t.sub})
 		}
-		rep, _ = rep[t.extension].(map[string]any)
+		if t.attr == "" || len(ext) == 0 {
+			// An extension with nothing left in it is left out, not
+			// rendered as {}.
+			delete(rep, t.extension)
+		}
+		return
 	}
 	key, ok := lookupFold(rep, t.attr)
 	if !ok {

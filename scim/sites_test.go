@@ -331,3 +331,28 @@ func TestReplaceThroughAFilterThatSelectsNothing(t *testing.T) {
 		})
 	}
 }
+
+// Excluding the extension's only attribute leaves the extension out, rather
+// than rendering it as an empty object.
+func TestExcludedSitesLeaveNoEmptyExtension(t *testing.T) {
+	f := newFixture(t, "sqlite")
+	r := f.do("POST", "/scim/v2/Users", `{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", "`+scimgateUserURN+`"],
+		"userName": "alice@acme.test", "`+scimgateUserURN+`": {"sites": ["Sydney"]}}`)
+	if r.status != 201 {
+		t.Fatalf("create: %d %s", r.status, r.raw)
+	}
+	id := r.body["id"].(string)
+	for _, path := range []string{
+		"/scim/v2/Users/" + id + "?excludedAttributes=" + url.QueryEscape(sitesPath),
+		"/scim/v2/Users?excludedAttributes=" + url.QueryEscape(sitesPath),
+		"/scim/v2/Users?excludedAttributes=" + url.QueryEscape(scimgateUserURN),
+	} {
+		got := f.do("GET", path, "")
+		if strings.Contains(got.raw, scimgateUserURN+`":`) {
+			t.Errorf("GET %s still holds the extension: %s", path, got.raw)
+		}
+		if !strings.Contains(got.raw, "alice@acme.test") {
+			t.Errorf("GET %s lost the user: %s", path, got.raw)
+		}
+	}
+}
