@@ -28,6 +28,9 @@ type membershipView struct {
 	Site   string `json:"site"`
 	User   string `json:"user"`
 	Result string `json:"result"` // "added", "removed" or "unchanged"
+	// Servers says which running servers applied the change (on the
+	// database; nil through --server or when nothing changed).
+	Servers *propagationView `json:"servers,omitempty"`
 }
 
 func defineSiteCreate(fs *flag.FlagSet) action {
@@ -133,20 +136,25 @@ func defineSiteDelete(fs *flag.FlagSet) action {
 		if err != nil {
 			return err
 		}
-		return c.printSiteDeleted(site.ID, org.Name, site.Name, members)
+		return c.printSiteDeleted(site.ID, org.Name, site.Name, members, c.confirmApplied(ctx))
 	}
 }
 
 // printSiteDeleted prints what site delete did.
-func (c *cli) printSiteDeleted(id, org, name string, members int) error {
+func (c *cli) printSiteDeleted(id, org, name string, members int, servers *propagationView) error {
 	if c.global.json {
-		return printJSON(c.stdout, map[string]any{"id": id, "org": org, "name": name, "result": "deleted", "members": members})
+		v := map[string]any{"id": id, "org": org, "name": name, "result": "deleted", "members": members}
+		if servers != nil {
+			v["servers"] = servers
+		}
+		return printJSON(c.stdout, v)
 	}
 	if members == 0 {
 		fmt.Fprintf(c.stdout, "deleted site %q of org %q; it had no members\n", name, org)
-	} else {
-		fmt.Fprintf(c.stdout, "deleted site %q of org %q; its %d %s lost it at once\n", name, org, members, plural(members, "member", "members"))
+		return nil
 	}
+	fmt.Fprintf(c.stdout, "deleted site %q of org %q, which had %d %s%s\n", name, org, members, plural(members, "member", "members"),
+		appliedTail(servers, "; they lose it from their tokens' next request"))
 	return nil
 }
 
@@ -205,7 +213,7 @@ func defineSiteMembership(fs *flag.FlagSet, join bool) action {
 		if err != nil {
 			return err
 		}
-		return c.printMembership(membershipView{Org: org.Name, Site: site.Name, User: u.UserName, Result: result})
+		return c.printMembership(membershipView{Org: org.Name, Site: site.Name, User: u.UserName, Result: result, Servers: c.confirmApplied(ctx)})
 	}
 }
 
@@ -216,13 +224,24 @@ func (c *cli) printMembership(v membershipView) error {
 	}
 	switch v.Result {
 	case "added":
-		fmt.Fprintf(c.stdout, "user %q is now a member of site %q; their tokens carry it from their next request\n", v.User, v.Site)
+		fmt.Fprintf(c.stdout, "user %q is now a member of site %q%s\n", v.User, v.Site, appliedTail(v.Servers, "; their tokens carry it from their next request"))
 	case "unchanged":
 		fmt.Fprintf(c.stdout, "user %q was already a member of site %q\n", v.User, v.Site)
 	default:
-		fmt.Fprintf(c.stdout, "user %q is no longer a member of site %q; their tokens lose it from their next request\n", v.User, v.Site)
+		fmt.Fprintf(c.stdout, "user %q is no longer a member of site %q%s\n", v.User, v.Site, appliedTail(v.Servers, "; their tokens lose it from their next request"))
 	}
 	return nil
+}
+
+// appliedTail ends a sentence about a membership change: which running
+// servers confirmed that they applied it, when the command committed it on
+// the database, and otherwise (through --server, whose server applies it
+// itself) what happens next.
+func appliedTail(servers *propagationView, next string) string {
+	if servers == nil {
+		return next
+	}
+	return ": " + servers.sentence("applied", "applies it")
 }
 
 func (c *cli) printSites(org *tokens.Org, sites []tokens.Site, one bool, empty string) error {
@@ -309,7 +328,7 @@ func remoteSiteDelete(ctx context.Context, c *cli, rc *remote, orgName, name str
 	if err := rc.call(ctx, "DELETE", "/sites/"+url.PathEscape(strings.TrimSpace(name)), nil, nil, &deleted); err != nil {
 		return err
 	}
-	return c.printSiteDeleted(deleted.ID, deleted.Org, deleted.Name, deleted.Members)
+	return c.printSiteDeleted(deleted.ID, deleted.Org, deleted.Name, deleted.Members, nil)
 }
 
 func remoteSiteMembership(ctx context.Context, c *cli, rc *remote, orgName, siteName, userName string, join bool) error {
