@@ -30,16 +30,16 @@ type pathUpstream struct {
 }
 
 type seenRequest struct {
-	method, target, path string
-	header               http.Header
+	method, target, path, body string
+	header                     http.Header
 }
 
 func newPathUpstream(t testing.TB) *pathUpstream {
 	u := &pathUpstream{}
 	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
+		body, _ := io.ReadAll(r.Body)
 		u.mu.Lock()
-		u.seen = append(u.seen, seenRequest{r.Method, r.RequestURI, r.URL.Path, r.Header.Clone()})
+		u.seen = append(u.seen, seenRequest{r.Method, r.RequestURI, r.URL.Path, string(body), r.Header.Clone()})
 		u.mu.Unlock()
 		io.WriteString(w, "upstream")
 	}))
@@ -568,5 +568,62 @@ func TestBypassRouteRuleTrailingDots(t *testing.T) {
 	}
 	if status, _ := send(t, addr, "GET /public./x HTTP/1.1\nHost: x", ""); status != 401 || len(up.take()) != 0 {
 		t.Errorf("GET /public./x without a token = %d, want 401", status)
+	}
+}
+
+// Rails (Rack::MethodOverride, on by default), Laravel, Symfony, Spring's
+// HiddenHttpMethodFilter and ASP.NET Core take the method of a POST from a
+// _method field of its form body too: a form body gets the rules of the
+// methods its fields name, and a body that cannot be read here (multipart,
+// or too long) those of every method a route names.
+func TestBypassMethodOverrideFormBody(t *testing.T) {
+	f := newFixture(t, "sqlite", proxy.Options{})
+	addr, up := front(t, f, proxy.Options{Routes: []proxy.Route{
+		{PathPrefix: "/orders", Methods: []string{"DELETE"}, Permission: "orders.write"},
+	}})
+	auth := "\nHost: x\nAuthorization: Bearer " + f.svcTok // orders.read only
+	long := "x=" + strings.Repeat("a", 70<<10) + "&_method=DELETE"
+	multipart := "--b\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--b--\r\n"
+	tests := []struct{ contentType, body string }{
+		{"application/x-www-form-urlencoded", "_method=DELETE"},
+		{"Application/X-WWW-Form-Urlencoded; charset=utf-8", "a=1&_method=delete"},
+		{"application/x-www-form-urlencoded", "a=1;_method=DELETE"}, // Rack 2 splits at ";" too
+		{"application/x-www-form-urlencoded", "_method=PUT&_method=DELETE"},
+		{"application/x-www-form-urlencoded", ".method=DELETE"},
+		{"application/x-www-form-urlencoded", "%5Fmethod=DEL%45TE&x=%zz"},
+		{"application/x-www-form-urlencoded", "_method%00%zz=DELETE"}, // PHP keeps %zz, then cuts at the NUL
+		{"", "_method=DELETE"}, // Rack reads a POST without a Content-Type as a form
+		{"application/x-www-form-urlencoded", long},
+		{"multipart/form-data; boundary=b", multipart},
+		{"multipart/mixed; boundary=b", multipart}, // Rack parses it too
+	}
+	for _, tt := range tests {
+		head := "POST /orders/7 HTTP/1.1" + auth + fmt.Sprintf("\nContent-Length: %d", len(tt.body))
+		if tt.contentType != "" {
+			head += "\nContent-Type: " + tt.contentType
+		}
+		status, reason := send(t, addr, head, tt.body)
+		if seen := up.take(); len(seen) > 0 || status != 403 {
+			t.Errorf("POST %q body %.40q = %d %s, reached the upstream %d times; want 403: Rails reads it as DELETE", tt.contentType, tt.body, status, reason, len(seen))
+		}
+	}
+	// Chunked, the same.
+	status, _ := send(t, addr, "POST /orders/7 HTTP/1.1"+auth+"\nContent-Type: application/x-www-form-urlencoded\nTransfer-Encoding: chunked", "e\r\n_method=DELETE\r\n0\r\n\r\n")
+	if seen := up.take(); len(seen) > 0 || status != 403 {
+		t.Errorf("chunked form body _method=DELETE = %d, reached the upstream %d times; want 403", status, len(seen))
+	}
+	// Forms that override nothing, and bodies that are not forms, pass,
+	// with their body intact.
+	for _, tt := range []struct{ contentType, body string }{
+		{"application/x-www-form-urlencoded", "method=DELETE&_method=PATCH"},
+		{"application/x-www-form-urlencoded", ""},
+		{"application/json", `{"_method": "DELETE"}`},
+		{"text/plain", "_method=DELETE"},
+	} {
+		head := "POST /orders/7 HTTP/1.1" + auth + fmt.Sprintf("\nContent-Length: %d\nContent-Type: %s", len(tt.body), tt.contentType)
+		status, reason := send(t, addr, head, tt.body)
+		if seen := up.take(); status != 200 || len(seen) != 1 || seen[0].body != tt.body {
+			t.Errorf("POST %q body %q = %d %s, upstream saw %+v; want 200 and the body as sent", tt.contentType, tt.body, status, reason, seen)
+		}
 	}
 }

@@ -165,11 +165,17 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 // when the server's read timeout cut it, a 400 otherwise; nil when it was
 // read.
 func (b *bodyReader) refusal() *requestError {
-	err := b.err.Load()
-	switch {
-	case err == nil:
-		return nil
-	case isTimeout(*err):
+	if err := b.err.Load(); err != nil {
+		return bodyRefusal(*err)
+	}
+	return nil
+}
+
+// bodyRefusal is how the proxy answers a body that could not be read
+// because of err: a 408 when the server's read timeout cut it, a 400
+// otherwise.
+func bodyRefusal(err error) *requestError {
+	if isTimeout(err) {
 		return errBodyTimeout
 	}
 	return errMalformedBody

@@ -4,9 +4,11 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -130,8 +132,11 @@ type Proxy struct {
 	headers headerNames
 	// setHeaders are the headers admit sets, which Rewrite sets again on
 	// the outgoing request, after ReverseProxy's hop-by-hop processing.
-	setHeaders       []string
-	routes           []route
+	setHeaders []string
+	routes     []route
+	// routeMethods are the methods the routes name, each once: what a
+	// method override could turn a POST into that a rule tells apart.
+	routeMethods     []string
 	methods          []string
 	methodNotAllowed *requestError
 	assert           *asserter
@@ -242,6 +247,9 @@ func (p *Proxy) compileRules(o *Options) error {
 				return fmt.Errorf("route %s: method %q is not an HTTP method in capitals, like GET or POST", r.PathPrefix, m)
 			}
 			rt.methods = append(rt.methods, m)
+			if !slices.Contains(p.routeMethods, m) {
+				p.routeMethods = append(p.routeMethods, m)
+			}
 			if m == http.MethodGet && !slices.Contains(r.Methods, http.MethodHead) {
 				rt.methods = append(rt.methods, http.MethodHead) // HEAD is a GET without the body
 			}
@@ -380,8 +388,19 @@ func (p *Proxy) admit(r *http.Request) (*tokens.Identity, error) {
 	}
 	// Laravel, Symfony and Express's method-override take the method from
 	// a _method parameter: the rules apply to that one too.
-	if perm := p.overrideMissingPermission(r.URL.RawQuery, r.Method, path, id); perm != "" {
+	if perm := p.overrideMissingPermission(r.URL.RawQuery, "&", r.Method, path, id); perm != "" {
 		return id, &forbiddenError{permission: perm}
+	}
+	// Rails, Laravel, Symfony, Spring and ASP.NET Core also take the
+	// method of a POST from a _method field of its form body.
+	if r.Method == http.MethodPost && len(p.routeMethods) > 0 {
+		perm, err := p.formOverrideMissingPermission(r, path, id)
+		if err != nil {
+			return id, err
+		}
+		if perm != "" {
+			return id, &forbiddenError{permission: perm}
+		}
 	}
 	p.setIdentity(r.Header, id)
 	if p.assert != nil {
@@ -502,22 +521,24 @@ func (p *Proxy) firstRules(method, path string) (exact, folded string) {
 }
 
 // overrideMissingPermission applies the route rules to every method a
-// _method query parameter names, as any framework may read it: Express
-// takes the first of several, PHP the last, so each counts. It returns a
-// permission id lacks, or "".
-func (p *Proxy) overrideMissingPermission(rawQuery, method, path string, id *tokens.Identity) string {
-	for rest := rawQuery; rest != ""; {
-		var pair string
-		pair, rest, _ = strings.Cut(rest, "&")
+// _method field of form names, as any framework may read it: Express
+// takes the first of several, PHP the last, so each counts. form is
+// application/x-www-form-urlencoded, its fields cut at any byte of seps. It
+// returns a permission id lacks, or "".
+func (p *Proxy) overrideMissingPermission(form, seps, method, path string, id *tokens.Identity) string {
+	for rest := form; rest != ""; {
+		pair := rest
+		if i := strings.IndexAny(rest, seps); i >= 0 {
+			pair, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = ""
+		}
 		k, v, _ := strings.Cut(pair, "=")
-		if key, err := url.QueryUnescape(k); err != nil || !isMethodOverrideKey(key) {
+		if !isMethodOverrideKey(unescapeForm(k)) {
 			continue
 		}
-		m, err := url.QueryUnescape(v)
-		if err != nil || m == "" {
-			continue
-		}
-		if m = strings.ToUpper(m); m == method {
+		m := strings.ToUpper(unescapeForm(v))
+		if m == "" || m == method {
 			continue
 		}
 		if perm := p.missingPermission(m, path, id); perm != "" {
@@ -525,6 +546,114 @@ func (p *Proxy) overrideMissingPermission(rawQuery, method, path string, id *tok
 		}
 	}
 	return ""
+}
+
+// unescapeForm decodes a form field's name or value as PHP's urldecode
+// does: "+" is a space, and a "%" not followed by two hexadecimal digits is
+// kept as it is (Go's decoder gives up on the field, PHP does not: the name
+// _method%00%zz is _method there).
+func unescapeForm(s string) string {
+	if strings.IndexAny(s, "%+") < 0 {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '+':
+			b = append(b, ' ')
+		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
+			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 2
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+// maxOverrideForm is how much of a url-encoded POST body is read for its
+// _method fields; a longer one gets the rules of every method.
+const maxOverrideForm = 64 << 10
+
+// formOverrideMissingPermission applies the route rules to the methods the
+// _method fields of a POST's form body name, and returns a permission id
+// lacks, or "". A url-encoded body (or one without a Content-Type, which
+// Rack reads as one) of up to maxOverrideForm bytes is read, and put back
+// for the upstream; its fields are cut at "&" and ";" (Rack 2). A body
+// that cannot be read like every framework would (multipart, whose
+// parsers disagree, or a longer one) gets the rules of every method a
+// route names. The error is a body that could not be read.
+func (p *Proxy) formOverrideMissingPermission(r *http.Request, path string, id *tokens.Identity) (string, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return "", nil
+	}
+	switch formKind(r.Header["Content-Type"]) {
+	case notForm:
+		return "", nil
+	case multipartForm:
+		return p.anyMethodMissingPermission(path, id), nil
+	}
+	size := int64(maxOverrideForm + 1)
+	if 0 <= r.ContentLength && r.ContentLength < size {
+		size = r.ContentLength
+	}
+	buf := make([]byte, size)
+	n, err := io.ReadFull(r.Body, buf)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return "", bodyRefusal(err)
+	}
+	buf = buf[:n]
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
+	if n > maxOverrideForm {
+		return p.anyMethodMissingPermission(path, id), nil
+	}
+	return p.overrideMissingPermission(string(buf), "&;", r.Method, path, id), nil
+}
+
+// anyMethodMissingPermission applies the route rules of every method a
+// route names, for a request whose method override cannot be read.
+func (p *Proxy) anyMethodMissingPermission(path string, id *tokens.Identity) string {
+	for _, m := range p.routeMethods {
+		if perm := p.missingPermission(m, path, id); perm != "" {
+			return perm
+		}
+	}
+	return ""
+}
+
+const (
+	notForm = iota
+	urlEncodedForm
+	multipartForm
+)
+
+// formKind tells how frameworks read a body with these Content-Type
+// headers: as a url-encoded form (that type, or none: Rack reads a POST
+// without one as a form), as a multipart one (Rack parses multipart/mixed
+// and /related as well as /form-data), or not as a form. The media type is
+// cut at ";", "," or a space and compared in any case, as PHP and Rack do;
+// of several headers, the one read most widely counts.
+func formKind(contentTypes []string) int {
+	if len(contentTypes) == 0 {
+		return urlEncodedForm
+	}
+	kind := notForm
+	for _, v := range contentTypes {
+		v = strings.TrimLeft(v, " \t")
+		if i := strings.IndexAny(v, ";, \t"); i >= 0 {
+			v = v[:i]
+		}
+		switch v = strings.ToLower(v); {
+		case strings.HasPrefix(v, "multipart/"):
+			kind = max(kind, multipartForm)
+		case v == "" || v == "application/x-www-form-urlencoded":
+			kind = max(kind, urlEncodedForm)
+		}
+	}
+	return kind
 }
 
 // isMethodOverrideKey reports whether a decoded query parameter name is
