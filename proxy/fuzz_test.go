@@ -84,7 +84,9 @@ func protectedHeader(name string) bool {
 		"x-forwarded-access-token", "x-auth-request-user", "x-auth-request-email", "x-auth-request-groups",
 		"x-auth-request-preferred-username", "x-auth-request-access-token", "x-remote-user", "x-remote-email",
 		"x-remote-groups", "remote-user", "x-webauth-user", "x-pomerium-jwt-assertion", "x-forwarded-for",
-		"x-forwarded-host", "x-forwarded-proto", "x-forwarded-port", "x-forwarded-prefix", "x-real-ip", "forwarded":
+		"x-forwarded-host", "x-forwarded-proto", "x-forwarded-port", "x-forwarded-prefix", "x-real-ip", "forwarded",
+		"x-client-ip", "client-ip", "true-client-ip", "x-cluster-client-ip", "cf-connecting-ip", "fastly-client-ip",
+		"x-original-forwarded-for":
 		return true
 	}
 	for _, s := range proxy.DefaultStripHeaders {

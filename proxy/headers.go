@@ -12,7 +12,10 @@ import (
 // upstream (oauth2-proxy, Pomerium, Apache's REMOTE_USER, Grafana's auth
 // proxy). A client that sends one directly must not be believed by an
 // upstream that also trusts them, so they never pass. Nor do the forwarding
-// headers: ReverseProxy sets those itself from the connection.
+// headers: ReverseProxy sets those itself from the connection. Nor do the
+// other names of the client's address (Akamai's and Cloudflare's, Fastly's,
+// Client-Ip, which Rails' remote_ip reads): as X-Real-Ip, an upstream
+// behind scimgate could take them for the address scimgate saw.
 var identityHeaders = map[string]bool{
 	"x-forwarded-user":                  true,
 	"x-forwarded-email":                 true,
@@ -36,6 +39,13 @@ var identityHeaders = map[string]bool{
 	"x-forwarded-port":                  true,
 	"x-forwarded-prefix":                true,
 	"x-real-ip":                         true,
+	"x-client-ip":                       true,
+	"client-ip":                         true,
+	"true-client-ip":                    true,
+	"x-cluster-client-ip":               true,
+	"cf-connecting-ip":                  true,
+	"fastly-client-ip":                  true,
+	"x-original-forwarded-for":          true,
 	"forwarded":                         true,
 }
 
@@ -146,7 +156,8 @@ func newHeaderNames(prefix string, forward, strip []string, assertion string) (h
 			n.strip[normalizeHeaderName(s)] = true
 		}
 	}
-	for _, name := range []string{n.prefix, "x", "r", "f"} { // "x-…", "remote-user", "forwarded"
+	n.firstBytes[n.prefix[0]] = true
+	for name := range identityHeaders {
 		n.firstBytes[name[0]] = true
 	}
 	for name := range n.strip {
