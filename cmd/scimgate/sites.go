@@ -233,15 +233,15 @@ func (c *cli) printMembership(v membershipView) error {
 	return nil
 }
 
-// appliedTail ends a sentence about a membership change: which running
-// servers confirmed that they applied it, when the command committed it on
-// the database, and otherwise (through --server, whose server applies it
-// itself) what happens next.
+// appliedTail ends a sentence about a membership change: what happens
+// next and, when the command committed it on the database, which running
+// servers confirmed that they applied it (through --server, the server
+// applied it itself).
 func appliedTail(servers *propagationView, next string) string {
 	if servers == nil {
 		return next
 	}
-	return ": " + servers.sentence("applied", "applies it")
+	return next + "; " + servers.sentence("applied", "applies it")
 }
 
 func (c *cli) printSites(org *tokens.Org, sites []tokens.Site, one bool, empty string) error {
