@@ -391,6 +391,16 @@ func (t *tx) total(kind tokens.ResourceKind, orgID string, q tokens.Query, got i
 			return 0, nil // no such org: no users
 		}
 	} else {
+		if t.dialect == Postgres {
+			// A count that scans the org (a co filter) is planned as a
+			// parallel scan at 100,000 users. Starting the workers costs
+			// more than they save: 130-160 ms against 40 ms alone, measured
+			// with PostgreSQL 15 on two cores. SET LOCAL ends with the
+			// transaction, and works through PgBouncer.
+			if _, err := t.exec(`SET LOCAL max_parallel_workers_per_gather = 0`); err != nil {
+				return 0, fmt.Errorf("count %s: %w", kind, err)
+			}
+		}
 		err = t.get(&n, `SELECT count(*) FROM `+string(kind)+` WHERE `+where, args...)
 	}
 	if err != nil {
