@@ -541,7 +541,7 @@ func TestRawFragmentRefused(t *testing.T) {
 	}
 }
 
-// Windows servers (IIS, Kestrel on Windows, and file handlers there) drop
+// Windows (IIS, and static files on NTFS wherever they are served) drops
 // the dots and spaces that end a path segment: /admin. and /admin%20 are
 // /admin to them, so a route applies to those spellings too.
 func TestBypassRouteRuleTrailingDots(t *testing.T) {

@@ -468,7 +468,7 @@ func (p *Proxy) publicPrefix(path string) bool {
 // the path an upstream might take: letter for letter and, unless
 // RoutesCaseSensitive, in any case; with path parameters allowed, also
 // without them; and without the dots and spaces that end a segment, which
-// Windows servers (IIS, Kestrel on Windows) drop, so /admin. is /admin
+// Windows (IIS, static files on NTFS) drops, so /admin. is /admin
 // there. The first matching rule of each reading decides, and each
 // reading's permission is required, so another reading can only add to
 // what the exact one demands.
